@@ -1,0 +1,34 @@
+"""Domain errors. Library code raises these with the bad value named; only the CLI and UI
+turn them into messages for people."""
+
+
+class QAError(Exception):
+    """Base of every error the project raises on purpose."""
+
+
+class SpanMismatch(QAError):
+    """A span's offsets do not reproduce its text in the document: a bug, never shown."""
+
+
+class UnsupportedFile(QAError):
+    """A file whose type we do not read."""
+
+
+class UnreadableFile(QAError):
+    """A file we should read but cannot (corrupt, encrypted, empty, not text)."""
+
+
+class IndexNotFound(QAError):
+    """No index at the given location."""
+
+
+class IndexMismatch(QAError):
+    """An index built with other settings (embedder, chunker, format) than the ones asked for."""
+
+
+class ModelUnavailable(QAError):
+    """A packaged model that is not installed."""
+
+
+class BadQuery(QAError):
+    """A query file or query value that cannot be used."""
