@@ -137,3 +137,11 @@ def test_real_model_build_and_search_work_with_no_network(tmp_path: Path, shared
     hits = json.loads(search.stdout)["hits"]
     assert hits and all(text[h["start"] : h["end"]] == h["text"] for h in hits)
     assert "Voronkov" in hits[0]["text"]
+
+
+def test_the_network_guard_refuses_connections(tmp_path: Path) -> None:
+    """The offline tests prove something only if the guard really refuses a connection."""
+    probe = "import socket; socket.create_connection(('192.0.2.1', 80), timeout=1)"  # TEST-NET-1
+    env = {**os.environ, "PYTHONPATH": str(NETGUARD)}
+    result = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0 and "NETWORK ACCESS BLOCKED" in result.stderr
