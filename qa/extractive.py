@@ -1,0 +1,163 @@
+"""Answers without a language model: the best evidence sentence of the top passages, quoted exactly.
+
+The top hybrid passages are split into sentences; each sentence is scored as evidence for the
+question by its MiniLM cosine with the question (all candidate sentences are embedded in one
+batch at query time), by how many of the question's content words it contains, and by the
+retrieval rank of its passage. The best sentence is the answer, cited as [1] (a close runner-up
+as [2] when ``second_margin`` is set). Every citation is built from the stored document's text.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from index.embedding import Embedder
+from index.sentences import sentence_spans
+from qa.answer_types import NO_ANSWER_TEXT, Answer, Citation, ShortAnswer
+from qa.errors import BadQuery, QAError
+from qa.lexical import content_terms
+from qa.retrieval import Retriever
+from qa.short_answer import find_short_answer
+from qa.types import Hit
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerSettings:
+    """How evidence is scored and when the answerer abstains.
+
+    The evidence score of a sentence is ``cosine_weight * cosine + overlap_weight * overlap
+    - rank_penalty * rank``: the cosine is MiniLM's between question and sentence, the overlap
+    the share of the question's content words in the sentence (each weighted by its rarity among
+    the candidate sentences), and the rank the 0-based retrieval rank of the sentence's passage.
+    Only the ``embed_top`` sentences with the best lexical score (overlap and rank) are embedded.
+    Measured on half of the SQuAD dev articles (eval/answer_bench.py), kept round on purpose.
+    ``abstain_below`` is compared with the best sentence's score; it is not calibrated yet (0.0
+    abstains only when nothing matches at all). ``second_margin`` > 0 also cites the runner-up
+    sentence as [2] when it scores within that margin of the best; 0 cites one sentence.
+    """
+
+    passages: int = 3
+    cosine_weight: float = 1.0
+    overlap_weight: float = 1.0
+    rank_penalty: float = 0.05
+    embed_top: int = 8
+    second_margin: float = 0.0
+    abstain_below: float = 0.0
+    short_answers: bool = True
+
+    def __post_init__(self) -> None:
+        if self.passages < 1:
+            raise QAError(f"passages must be at least 1, got {self.passages}")
+        if self.embed_top < 1:
+            raise QAError(f"embed_top must be at least 1, got {self.embed_top}")
+        if self.second_margin < 0:
+            raise QAError(f"second_margin must not be negative, got {self.second_margin}")
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """A candidate sentence: characters ``[start, end)`` of ``doc_id``, with its scores."""
+
+    doc_id: str
+    start: int
+    end: int
+    text: str
+    rank: int  # 0-based retrieval rank of the best passage holding it
+    cosine: float
+    overlap: float
+    score: float
+
+
+class ExtractiveAnswerer:
+    def __init__(self, retriever: Retriever, embedder: Embedder, settings: AnswerSettings = AnswerSettings()) -> None:
+        self.retriever = retriever
+        self.embedder = embedder
+        self.settings = settings
+
+    def answer(self, question: str, k: int | None = None) -> Answer:
+        """Answer ``question`` from the top ``k`` hybrid passages (``settings.passages`` by default)."""
+        if not question.strip():
+            raise BadQuery("empty question")
+        k = self.settings.passages if k is None else k
+        if k < 1:
+            raise BadQuery(f"k must be at least 1, got {k}")
+        hits = self.retriever.search(question, k=k, mode="hybrid")
+        return self.answer_from_hits(question, hits)
+
+    def answer_from_hits(self, question: str, hits: list[Hit]) -> Answer:
+        """Answer ``question`` from given passages, best first (diagnosis with gold passages, UIs)."""
+        evidence = self.evidence(question, hits)
+        best = evidence[0] if evidence else None
+        score = best.score if best is not None else float("-inf")
+        if best is None or score < self.settings.abstain_below:
+            return Answer(question, question, NO_ANSWER_TEXT, None, True, (), tuple(hits), score)
+        chosen = [best]
+        margin = self.settings.second_margin
+        if margin > 0 and len(evidence) > 1 and evidence[1].score >= best.score - margin:
+            chosen.append(evidence[1])
+        index = self.retriever.index
+        citations = tuple(
+            Citation.verified(n, index.document(e.doc_id), e.start, e.end) for n, e in enumerate(chosen, 1)
+        )
+        short = None
+        if self.settings.short_answers:
+            span = find_short_answer(question, best.text)
+            if span is not None:
+                short = ShortAnswer.verified(index.document(best.doc_id), best.start + span[0], best.start + span[1])
+        text = " ".join(f"{c.quote} [{c.n}]" for c in citations)
+        return Answer(question, question, text, short, False, citations, tuple(hits), score)
+
+    def evidence(self, question: str, hits: list[Hit]) -> list[Evidence]:
+        """The ``embed_top`` best sentences of ``hits`` scored as evidence for ``question``, best first."""
+        sentences = _sentences(hits)
+        if not sentences:
+            return []
+        s = self.settings
+        overlaps = _overlaps(content_terms(question), [content_terms(text) for _, _, _, text, _ in sentences])
+        ranks = np.array([rank for *_, rank in sentences], dtype=np.float64)
+        lexical = s.overlap_weight * overlaps - s.rank_penalty * ranks
+        # Embedding is most of the cost of an answer; the lexically weakest sentences almost never win.
+        keep = np.argsort(-lexical, kind="stable")[: s.embed_top]
+        vectors = self.embedder.embed([question] + [sentences[i][3] for i in keep])
+        cosines = vectors[1:] @ vectors[0]
+        scores = s.cosine_weight * cosines + lexical[keep]
+        order = np.argsort(-scores, kind="stable")
+        return [
+            Evidence(
+                *sentences[keep[j]][:4],
+                int(ranks[keep[j]]),
+                float(cosines[j]),
+                float(overlaps[keep[j]]),
+                float(scores[j]),
+            )
+            for j in order
+        ]
+
+
+def _sentences(hits: list[Hit]) -> list[tuple[str, int, int, str, int]]:
+    """``(doc_id, start, end, text, rank)`` of each distinct sentence, in passage order.
+
+    Passages of one document overlap, so a sentence seen twice keeps its better rank.
+    """
+    seen: dict[tuple[str, int, int], tuple[str, int, int, str, int]] = {}
+    for rank, hit in enumerate(hits):
+        for start, end in sentence_spans(hit.text):
+            key = (hit.doc_id, hit.start + start, hit.start + end)
+            if key not in seen:
+                seen[key] = (*key, hit.text[start:end], rank)
+    return sorted(seen.values(), key=lambda s: (s[4], s[1]))
+
+
+def _overlaps(wanted: set[str], sentence_terms: list[set[str]]) -> np.ndarray:
+    """Share of the question's content terms found in each sentence, each term weighted by its
+    inverse frequency among the candidate sentences: a question word that every candidate holds
+    (the topic) says nothing about which one answers."""
+    if not wanted:
+        return np.zeros(len(sentence_terms))
+    n = len(sentence_terms)
+    weight = {t: math.log(1 + n / (1 + sum(t in terms for terms in sentence_terms))) for t in wanted}
+    total = sum(weight.values())
+    return np.array([sum(weight[t] for t in wanted & terms) / total for terms in sentence_terms])
