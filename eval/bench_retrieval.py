@@ -182,38 +182,24 @@ def main(argv: list[str] | None = None) -> int:
     embedder = MiniLMEmbedder()
     embedder.warm_up()
     print(f"embedder {embedder.fingerprint}; chunker {chunker.to_json()}; fusion {fusion.to_json()}", flush=True)
-    results = {}
     data = args.shared / "data"
+    sets: list[tuple[str, str, list[Document], list[GoldQuestion]]] = []
     if args.only in (None, "squad"):
         squad = data / "squad" / "dev-v1.1.json"
-        results["squad"] = _bench_set(
-            "SQuAD v1.1 dev split",
-            list(iter_squad_documents(squad)),
-            load_squad_questions(squad),
-            embedder,
-            chunker,
-            fusion,
-            args.sweep,
-            not args.quick,
-            not args.quick,
-        )
+        sets.append(("squad", "SQuAD v1.1 dev split", list(iter_squad_documents(squad)), load_squad_questions(squad)))
     if args.only in (None, "scifact"):
         scifact = data / "scifact"
         queries = load_beir_queries(scifact, "train")
         documents = list(iter_beir_documents(scifact / "corpus.jsonl"))
+        name = "SciFact train"
         if args.scifact_distractors is not None:
-            documents = _subset(documents, queries, args.scifact_distractors)
-        results["scifact"] = _bench_set(
-            "SciFact train" + ("" if args.scifact_distractors is None else " (subset)"),
-            documents,
-            queries,
-            embedder,
-            chunker,
-            fusion,
-            args.sweep,
-            not args.quick,
-            not args.quick,
-        )
+            documents, name = _subset(documents, queries, args.scifact_distractors), name + " (subset)"
+        sets.append(("scifact", name, documents, queries))
+    full = not args.quick
+    results = {
+        key: _bench_set(name, documents, questions, embedder, chunker, fusion, args.sweep, full, full)
+        for key, name, documents, questions in sets
+    }
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
     return 0

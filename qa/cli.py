@@ -184,6 +184,7 @@ def _read_queries(path: Path) -> Iterator[tuple[str, str]]:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from index.chunking import ChunkerSettings
     from index.embedding import MiniLMEmbedder
     from index.store import IndexDir
     from qa.render import format_hits
@@ -191,19 +192,13 @@ def _demo(args: argparse.Namespace) -> int:
 
     embedder = MiniLMEmbedder()
     root = demo_index_dir()
-    report = _build([DEMO_CORPUS], root, embedder, _default_chunker())
+    report = _build([DEMO_CORPUS], root, embedder, ChunkerSettings())
     print(f"demo index: {report.documents} documents, {report.chunks} chunks -> {root}\n")
     retriever = Retriever(IndexDir(root).load(embedder), embedder)
     print(f"Q: {args.question}\n")
     print(format_hits(retriever.search(args.question, k=3)))
     print(f'\nAsk your own: qa search "..." --index {root}')
     return 0
-
-
-def _default_chunker():
-    from index.chunking import ChunkerSettings
-
-    return ChunkerSettings()
 
 
 if __name__ == "__main__":
