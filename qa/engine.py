@@ -1,0 +1,54 @@
+"""One open index with its embedder, retriever and answerer, reloaded when a new generation is published.
+
+Readers (the CLI, ``qa serve``) hold an Engine. Each call checks the index's CURRENT pointer, a
+single small file read, so a build or update published by another process is picked up on the
+next question without a restart; the embedding model is loaded once and kept.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from index.embedding import Embedder, embedder_by_name
+from index.store import IndexDir, StoredIndex
+from qa.answer_types import Answer
+from qa.extractive import AnswerSettings, ExtractiveAnswerer
+from qa.retrieval import Retriever
+
+
+class Engine:
+    def __init__(
+        self, root: Path, embedder: Embedder | None = None, settings: AnswerSettings = AnswerSettings()
+    ) -> None:
+        self.index_dir = IndexDir(root)
+        self._embedder = embedder
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._generation: str | None = None
+        self._retriever: Retriever | None = None
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = embedder_by_name(self.index_dir.manifest().embedder["name"])
+        return self._embedder
+
+    def retriever(self) -> Retriever:
+        """The retriever over the current generation, loading it if it changed since the last call."""
+        generation = self.index_dir.current().name
+        with self._lock:
+            if self._retriever is None or generation != self._generation:
+                self._retriever = Retriever(self.index_dir.load(self.embedder), self.embedder)
+                self._generation = generation
+            return self._retriever
+
+    @property
+    def index(self) -> StoredIndex:
+        return self.retriever().index
+
+    def answerer(self, settings: AnswerSettings | None = None) -> ExtractiveAnswerer:
+        return ExtractiveAnswerer(self.retriever(), self.embedder, settings or self.settings)
+
+    def ask(self, question: str, settings: AnswerSettings | None = None) -> Answer:
+        return self.answerer(settings).answer(question)
