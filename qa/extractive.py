@@ -77,23 +77,29 @@ class ExtractiveAnswerer:
         self.embedder = embedder
         self.settings = settings
 
-    def answer(self, question: str, k: int | None = None) -> Answer:
-        """Answer ``question`` from the top ``k`` hybrid passages (``settings.passages`` by default)."""
+    def answer(self, question: str, k: int | None = None, query: str | None = None) -> Answer:
+        """Answer ``question`` from the top ``k`` hybrid passages (``settings.passages`` by default).
+
+        ``query`` is what is searched for and weighed as evidence when it differs from the question
+        (a chat follow-up rewritten with the conversation); the answer keeps both.
+        """
         if not question.strip():
             raise BadQuery("empty question")
         k = self.settings.passages if k is None else k
         if k < 1:
             raise BadQuery(f"k must be at least 1, got {k}")
-        hits = self.retriever.search(question, k=k, mode="hybrid")
-        return self.answer_from_hits(question, hits)
+        query = question if query is None or not query.strip() else query
+        hits = self.retriever.search(query, k=k, mode="hybrid")
+        return self.answer_from_hits(question, hits, query)
 
-    def answer_from_hits(self, question: str, hits: list[Hit]) -> Answer:
+    def answer_from_hits(self, question: str, hits: list[Hit], query: str | None = None) -> Answer:
         """Answer ``question`` from given passages, best first (diagnosis with gold passages, UIs)."""
-        evidence = self.evidence(question, hits)
+        query = question if query is None else query
+        evidence = self.evidence(query, hits)
         best = evidence[0] if evidence else None
         score = best.score if best is not None else float("-inf")
         if best is None or score < self.settings.abstain_below:
-            return Answer(question, question, NO_ANSWER_TEXT, None, True, (), tuple(hits), score)
+            return Answer(question, query, NO_ANSWER_TEXT, None, True, (), tuple(hits), score)
         chosen = [best]
         margin = self.settings.second_margin
         if margin > 0 and len(evidence) > 1 and evidence[1].score >= best.score - margin:
@@ -104,11 +110,11 @@ class ExtractiveAnswerer:
         )
         short = None
         if self.settings.short_answers:
-            span = find_short_answer(question, best.text)
+            span = find_short_answer(query, best.text)
             if span is not None:
                 short = ShortAnswer.verified(index.document(best.doc_id), best.start + span[0], best.start + span[1])
         text = " ".join(f"{c.quote} [{c.n}]" for c in citations)
-        return Answer(question, question, text, short, False, citations, tuple(hits), score)
+        return Answer(question, query, text, short, False, citations, tuple(hits), score)
 
     def evidence(self, question: str, hits: list[Hit]) -> list[Evidence]:
         """The ``embed_top`` best sentences of ``hits`` scored as evidence for ``question``, best first."""
