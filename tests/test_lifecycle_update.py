@@ -234,3 +234,29 @@ def test_load_retries_when_its_generation_is_pruned_mid_load(
     stored = IndexDir(root).load(fake_embedder)
     assert not calls[0].exists()
     assert stored.manifest.counts["documents"] == 3 and len(stored.dense) == len(stored.chunks)
+
+
+def test_cli_update_mismatch_and_rebuild(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from qa.cli import main
+
+    docs = tmp_path / "docs"
+    write(docs, {"a.txt": "Cats purr when content.", "b.txt": "Dogs bark at strangers."})
+    root = str(tmp_path / "idx")
+    assert main(["index", "update", str(docs), "--index", root, "--embedder", "hashing:64", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["added"] == 2
+    (docs / "a.txt").unlink()
+    assert main(["index", "update", str(docs), "--index", root]) == 0  # the index's own embedder by default
+    out = capsys.readouterr().out
+    assert "removed 0" in out and "kept 1" in out and "--prune removes them" in out
+    assert main(["index", "update", str(docs), "--index", root, "--prune", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["removed"] == 1
+
+    assert main(["index", "update", str(docs), "--index", root, "--chunk-tokens", "100"]) == 1
+    assert "--rebuild" in capsys.readouterr().err
+    assert main(["index", "update", str(docs), "--index", root, "--embedder", "hashing:32"]) == 1
+    err = capsys.readouterr().err
+    assert "'hashing:64' differs from 'hashing:32'" in err and "qa index update PATH... --rebuild" in err
+    assert main(["index", "update", str(docs), "--index", root, "--embedder", "hashing:32", "--rebuild", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["rebuilt"] is True
+    manifest = IndexDir(Path(root)).manifest()
+    assert (manifest.embedder["name"], list(manifest.documents)) == ("hashing:32", ["b.txt"])
