@@ -9,6 +9,7 @@ import os
 import random
 import subprocess
 import sys
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -168,3 +169,24 @@ def test_a_50mb_file_is_indexed_with_bounded_memory(tmp_path: Path) -> None:
     # Bounded: a small multiple of the one big document (its text, chunk texts for BM25, one JSON
     # line), never the whole corpus's vectors and texts at once.
     assert peak < 16 * size / 2**20, peak
+
+
+def test_a_huge_paragraph_is_split_in_windows_without_losing_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    import index.sentences as sentences
+    import index.tokens as tokens
+
+    rng = random.Random(8)
+    text = " ".join(f"Word{rng.randint(0, 99)}" + rng.choice(["", "", ".", ","]) for _ in range(3000))
+    whole = sentences.sentence_spans(text)
+    monkeypatch.setattr(sentences, "_WINDOW", 500)  # the 1 MB window, scaled down
+    windowed = sentences.sentence_spans(text)
+    assert len(windowed) > len(whole)  # the window edges are extra cuts...
+    for spans in (whole, windowed):  # ...at whitespace: ordered, disjoint, no word split, nothing lost
+        assert all(a[1] <= b[0] for a, b in pairwise(spans))
+        assert all(text[s - 1 : s].isspace() or s == 0 for s, _ in spans)
+        assert "".join(text[s:e] for s, e in spans).replace(" ", "") == text.replace(" ", "")
+
+    pieces = [text[s:e] for s, e in windowed]
+    expected = tokens.count_tokens_batch(pieces)
+    monkeypatch.setattr(tokens, "_COUNT_SLICE", 7)
+    assert tokens.count_tokens_batch(pieces) == expected == [tokens.count_tokens(p) for p in pieces]
