@@ -6,11 +6,12 @@ query for retrieval before it is answered; the rewritten query is kept in the An
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from qa.answer_types import Answer
 from qa.errors import BadQuery
-from qa.rewrite import rewrite_followup
+from qa.rewrite import Rewrite, explain_followup, rewrite_followup
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,19 +22,29 @@ class Turn:
 
 @dataclass
 class ChatSession:
-    """The history of one conversation. ``answerer`` is anything with ``answer(question, query=...)``."""
+    """The history of one conversation. ``answerer`` is anything with ``answer(question, query=...)``.
+
+    ``rewriter`` turns a question and the earlier turns into the query searched; the default is
+    ``qa.rewrite.rewrite_followup`` (benchmarks pass baselines here). ``rewrite=False`` searches
+    each question as asked.
+    """
 
     answerer: object
     rewrite: bool = True
     turns: list[Turn] = field(default_factory=list)
+    rewriter: Callable[[str, Sequence[Turn]], str] = rewrite_followup
 
     def ask(self, question: str) -> Answer:
         if not question.strip():
             raise BadQuery("empty question")
-        query = rewrite_followup(question, self.turns) if self.rewrite else question
+        query = self.rewriter(question, self.turns) if self.rewrite else question
         answer = self.answerer.answer(question, query=query)
         self.turns.append(Turn(question, answer))
         return answer
+
+    def explain(self, question: str) -> Rewrite:
+        """Why ``question`` would be searched as it would be now (nothing is asked or stored)."""
+        return explain_followup(question, self.turns)
 
     def reset(self) -> None:
         self.turns.clear()
