@@ -19,7 +19,6 @@ rewriter's own time per follow-up.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import itertools
 import json
 import sys
@@ -101,23 +100,14 @@ def previous_question(question: str, turns: Sequence[Turn]) -> str:
     return f"{turns[-1].question} {question}" if turns else question
 
 
-MODES: dict[str, tuple[bool, Callable[[str, Sequence[Turn]], str], bool]] = {
-    "as asked": (False, rewrite_followup, False),
-    "rewritten": (True, rewrite_followup, False),
-    "rewritten (substitute)": (True, lambda q, t: rewrite_followup(q, t, "substitute"), False),
-    "+ previous question": (True, previous_question, False),
+MODES: dict[str, tuple[bool, Callable[[str, Sequence[Turn]], str], str]] = {
+    # name: (rewrite, rewriter, what evidence sentences are weighed against)
+    "as asked": (False, rewrite_followup, "question"),
+    "rewritten": (True, rewrite_followup, "question"),
+    "rewritten, evidence vs query": (True, rewrite_followup, "query"),
+    "rewritten (substitute)": (True, lambda q, t: rewrite_followup(q, t, "substitute"), "question"),
+    "+ previous question": (True, previous_question, "question"),
 }
-
-
-@dataclass
-class _EvidenceFromQuestion:
-    """Searches the rewritten query but weighs evidence sentences against the question as asked."""
-
-    inner: ExtractiveAnswerer
-
-    def answer(self, question: str, query: str | None = None):
-        hits = self.inner.retriever.search(query or question, k=self.inner.settings.passages, mode="hybrid")
-        return dataclasses.replace(self.inner.answer_from_hits(question, hits, question), rewritten_query=query)
 
 
 @dataclass
@@ -138,12 +128,11 @@ def replay(
     answerer: ExtractiveAnswerer, conversations: list[list[ChatGold]], mode: str, verbose: bool = False
 ) -> tuple[dict[tuple[str, str], Tally], tuple[list[float], list[float]]]:
     """Tallies keyed by (turn kind, split), and the rewriter's wall and CPU milliseconds per follow-up."""
-    rewrite, rewriter, evidence_from_question = MODES[mode]
+    rewrite, rewriter, evidence = MODES[mode]
     timed = _timed(rewriter)
     tallies: dict[tuple[str, str], Tally] = {}
-    asker = _EvidenceFromQuestion(answerer) if evidence_from_question else answerer
     for conversation in conversations:
-        session = ChatSession(asker, rewrite=rewrite, rewriter=timed.call)
+        session = ChatSession(answerer, rewrite=rewrite, rewriter=timed.call, evidence=evidence)
         for gold in conversation:
             answer = session.ask(gold.question)
             kind = "first turns" if gold.turn == 1 else "follow-ups"
@@ -219,16 +208,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gold", type=Path, default=GOLD)
     parser.add_argument("--index", type=Path, help="index folder to reuse (built there when missing)")
     parser.add_argument("--verbose", action="store_true", help="print every query searched, E/R = evidence/hit@1")
+    parser.add_argument("--modes", nargs="+", choices=list(MODES), default=list(MODES), help="modes to replay")
     args = parser.parse_args(argv)
 
     conversations = load_chat_gold(args.gold)
     embedder = MiniLMEmbedder()
     embedder.warm_up()
     results: dict[str, dict[tuple[str, str], Tally]] = {}
+    rewrite_ms: list[float] = []
+    rewrite_cpu_ms: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
         index = load_or_build(args.index or Path(tmp), embedder, args.shared)
         answerer = ExtractiveAnswerer(Retriever(index, embedder), embedder)
-        for mode in MODES:
+        for mode in ["as asked", *(m for m in args.modes if m != "as asked")]:
             results[mode], times = replay(answerer, conversations, mode, args.verbose)
             if mode == "rewritten":
                 rewrite_ms, rewrite_cpu_ms = times

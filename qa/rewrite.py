@@ -1,22 +1,18 @@
 """Rewriting a chat follow-up into a standalone retrieval query, without a language model.
 
-A follow-up leans on earlier turns in two ways: an anaphor ("When was *he* born?", "Who destroyed
-*it*?", "What fort did they build *there*?") or an ellipsis ("And Peru?", "What about its
-population?", "In what year?"). Either way the question alone retrieves the wrong passages, so the
-phrases it leaves out are appended in parentheses: "When was he born? (Frédéric Chopin)". The
-question itself is kept word for word, because it is shown to the user as the query searched and
-because the short-answer finder reads its wh-word; appended words only steer retrieval and count
-as question words for evidence.
+A follow-up leans on earlier turns through an anaphor ("When was *he* born?", "What fort did they
+build *there*?") or an ellipsis ("And Peru?", "In what year?"). The phrases it leaves out are
+appended in parentheses: "When was he born? (Frédéric Chopin)". The question is kept word for word
+(the user sees the query searched; the short-answer finder reads its wh-word).
 
-What is appended comes from a light form of centering: every turn has a *center*, what it is
-about (its first named entity, or the last run of content words when it names none; for a
-follow-up, what its anaphor was resolved to). An anaphor is resolved to the previous turn's short
-answer when that is a name of the right kind (person for he/she, non-person for it; "Where was
-Chopin born?" → "How far is *it*?"), else to the previous turn's center, and the center of the
-last standalone question (the conversation's subject) is added too. An ellipsis also carries the
-previous question's own words and answer, less the entities it replaces ("And Peru?" after
-"... in Brazil?" drops Brazil). A question with its own subject and no anaphor pointing outside
-itself, the first turn, and an empty history are returned unchanged.
+What is appended comes from a light form of centering. Every turn has a *center*: what its
+anaphor was resolved to, else its first name, else its last run of content words. An anaphor is
+resolved, among names of the right kind (he/she a person, it no person, they preferably plural),
+to the previous answer after a standalone question or to the previous center after a follow-up
+(a conversation keeps its referent), and the names of the last standalone question (the subject)
+are added. An ellipsis carries the previous question's words and answer, less the name it
+replaces ("And Peru?" after "... in Brazil?"). A question with its own subject and no anaphor
+pointing outside itself, a first turn, and an empty history are returned unchanged.
 """
 
 from __future__ import annotations
@@ -38,6 +34,7 @@ _PERSON = _words("he him his she her hers himself herself")
 _THING = _words("it its itself")
 _PLURAL = _words("they them their theirs themselves")
 _DEMONSTRATIVE = _words("this that these those")
+_OBJECT = _words("it them him")
 _BE = _words("is are was were be been being isn't aren't wasn't weren't")
 _AUX = _BE | _words("do does did has have had can could will would shall should may might must")
 _ELLIPSIS_OPENERS = ("and ", "what about ", "how about ", "what of ", "and what about ", "also ")
@@ -171,12 +168,15 @@ def _step(
     if parsed.elliptical:
         reasons.append("ellipsis")
         carried = [previous.center, *previous_parsed.entities]
-        if parsed.entities:  # "And Peru?" replaces the previous question's names
-            carried = [p for p in carried if p is not None and not p.entity]
+        # "And Peru?" replaces the previous question's name; of two or more ("How far is Warsaw
+        # from the Carpathians?" → "And from the Baltic Sea?") it replaces one, not the subject.
+        kept = previous.center if len(previous_parsed.entities) > 1 else None
+        if parsed.entities:
+            carried = [p for p in carried if p is not None and (not p.entity or p is kept)]
         if previous_answer is not None and previous_answer.entity and not parsed.entities:
             carried.append(previous_answer)
         candidates += [p for p in carried if p is not None] + list(previous_parsed.words)
-        if anchor.center is not None and not (parsed.entities and anchor.center.entity):
+        if anchor.center is not None and not (parsed.entities and anchor.center.entity and anchor.center is not kept):
             candidates.append(anchor.center)
         if center is None:
             center = previous.center
@@ -254,16 +254,22 @@ def _parse(question: str) -> _Parsed:
             # "Which Olympics did it host?": a subject pronoun after the auxiliary cannot be the
             # wh-phrase before it, so a name there is no antecedent.
             local = False
+        elif word in _OBJECT:
+            # Binding: "What did Microsoft rename it to?" - an object pronoun is never the subject
+            # of its own clause, and a question rarely has another name for it to point at.
+            local = False
         elif word in _PERSON:
             local = any(start < k and p.person for start, p in entities)
         elif word in _THING:
             local = any(start < k and not p.person for start, p in entities)
         elif word in _PLURAL:
             local = first_entity < k
-        elif word in _DEMONSTRATIVE:
-            # "that"/"this" after a content word opens a clause ("the gas that he named"); after a
+        elif word == "that":
+            # "that" after a content word opens a clause ("the gas that he named"); after a
             # function word it points back ("Why did that happen?", "in that year").
             local = k > 0 and lower[k - 1] not in STOPWORDS
+        elif word in _DEMONSTRATIVE:
+            local = False
         elif word == "there":
             local = (k > 0 and lower[k - 1] in _BE) or (k + 1 < len(lower) and lower[k + 1] in _BE)
         elif word == "then":
@@ -275,7 +281,9 @@ def _parse(question: str) -> _Parsed:
 
     opener = question.strip().lower()
     own_words = [w for w in lower if w not in STOPWORDS and w not in _GENERIC]
-    elliptical = opener.startswith(_ELLIPSIS_OPENERS) or (not own_words and not entities)
+    # A question of function words only ("Why?", "In what year?") is elliptical; one whose only
+    # subject is a pronoun ("What was it used for?") is complete once the pronoun is resolved.
+    elliptical = opener.startswith(_ELLIPSIS_OPENERS) or (not own_words and not entities and not anaphors)
     has_number = any(any(c.isdigit() for c in w) for w in lower)
     return _Parsed(tuple(p for _, p in entities), tuple(words), tuple(anaphors), elliptical, has_number)
 
