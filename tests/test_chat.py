@@ -233,6 +233,6 @@ def test_rewriting_finds_the_gold_paragraph_of_more_follow_ups(shared: Path, min
                             citation.verify(index.document(citation.doc_id))
         found[rewrite] = hits
     follow_ups = sum(len(c) - 1 for c in conversations)
-    # Measured: 13 of 19 as asked, 19 of 19 rewritten; rewriting must keep a clear lead.
+    # Measured (top passage is the gold one): 12 of 16 as asked, 16 of 16 rewritten.
     assert found[True] >= found[False] + 3, found
     assert found[True] >= 0.85 * follow_ups, found
