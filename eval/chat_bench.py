@@ -1,14 +1,15 @@
 """Multi-turn chat on a conversational gold set: does rewriting follow-ups help?
 
-    python -m eval.chat_bench [--index DIR] [--gold FILE] [--verbose]
+    python -m eval.chat_bench [--index DIR] [--gold FILE] [--verbose] [--modes MODE ...]
 
 Indexes the 447 SQuAD v1.1 dev paragraphs and the seed UN News article together with MiniLM (in a
 temporary folder, or ``--index DIR``, built there when missing and reused after), then replays
-every conversation of ``eval/gold/chat.jsonl`` through ``ChatSession`` three times: with the
-follow-up rewriter, without it (each question searched as asked), and with a naive baseline that
-searches the previous question and the new one together. For each it prints, separately for first
-turns and for follow-ups (turn > 1), and for the part of the gold written before and after the
-rewriter:
+every conversation of ``eval/gold/chat.jsonl`` through ``ChatSession`` once per mode (``MODES``):
+each question as asked; rewritten (the default session); rewritten with evidence weighed against
+the rewritten query instead of the question; the substituted form of the rewrite; and a naive
+baseline that searches the previous question and the new one together. For each it prints,
+separately for first turns and for follow-ups (turn > 1), and for the part of the gold written
+before and after the rewriter:
 - evidence accuracy: the first citation's quote contains a gold answer (official normalisation);
 - hit@1 / hit@3 / hit@5: a gold document is among the top 1 / 3 / 5 documents retrieved for the
   query actually searched (the rewritten one when rewriting).
