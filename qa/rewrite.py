@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from qa.answer_types import Answer
+from qa.errors import QAError
 from qa.lexical import STOPWORDS, WORD, stem
 
 
@@ -72,6 +73,7 @@ _PERSON_NOUNS = _TITLES | _words(
 )
 _WH_NOUN = re.compile(r"\s*(?:which|what)\s+(\w+)(?:\s+(\w+))?", re.I)
 _MONTH = re.compile(r"^(?:January|February|March|April|May|June|July|August|September|October|November|December)\b")
+_MAX_TURNS = 20
 _MAX_PHRASES = 4
 _MAX_WORDS = 12
 
@@ -117,9 +119,12 @@ def rewrite_followup(question: str, turns: Sequence[PastTurn], style: str = "app
 
 
 def explain_followup(question: str, turns: Sequence[PastTurn], style: str = "append") -> Rewrite:
-    """Like ``rewrite_followup``, with the reason and the phrases added."""
+    """Like ``rewrite_followup``, with the reason and the phrases added; QAError for an unknown style."""
+    if style not in ("append", "substitute"):
+        raise QAError(f"unknown rewrite style {style!r}; choose 'append' or 'substitute'")
     states: list[tuple[Rewrite, _Parsed, Phrase | None]] = []
-    for turn in turns:
+    # Each call replays the recent turns (a few parses each), which keeps a long chat fast.
+    for turn in turns[-_MAX_TURNS:]:
         states.append(_step(turn.question, states, _answer_phrase(turn.answer, turn.question)))
     return _step(question, states, None, style)[0]
 

@@ -8,6 +8,7 @@ import pytest
 
 from qa.answer_types import Answer, ShortAnswer
 from qa.chat import Turn
+from qa.errors import QAError
 from qa.rewrite import explain_followup, rewrite_followup
 
 
@@ -226,6 +227,11 @@ def test_added_context_is_bounded_however_long_the_history() -> None:
     rewrite = explain_followup("Who signed it?", history)
     assert 1 <= len(rewrite.added) <= 4
     assert sum(len(a.split()) for a in rewrite.added) <= 12
+
+
+def test_an_unknown_style_is_named() -> None:
+    with pytest.raises(QAError, match="'paraphrase'"):
+        rewrite_followup("When was he born?", CHOPIN, "paraphrase")
 
 
 def test_rewriting_is_deterministic() -> None:
