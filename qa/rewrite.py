@@ -373,12 +373,8 @@ def _wanted_kind(anaphors: tuple[str, ...]) -> str:
 
 
 def _fits(phrase: Phrase, wanted: str) -> bool:
-    """Gender and animacy: he/she need a person-like name, it cannot be one."""
-    if wanted == "person":
-        return phrase.person
-    if wanted in ("thing", "plural"):
-        return not phrase.person
-    return True
+    """Gender and animacy: he/she need a person-like name, it and they cannot be one."""
+    return phrase.person if wanted == "person" else (wanted == "any" or not phrase.person)
 
 
 def _agrees(phrase: Phrase, wanted: str) -> bool:
