@@ -104,7 +104,7 @@ class MiniLMEmbedder:
 # A query or a handful of sentences gains nothing from a second intra-op thread, and when
 # the machine is busy (an index build, another request) the threads fight for the cores:
 # measured here, one query took ~1 s with 2 threads on a loaded machine and ~70 ms with 1.
-_FEW_TEXTS = 16
+_FEW_TEXTS = 32  # an answer embeds up to 2 x embed_top (10) sentences and contexts
 
 
 @contextmanager

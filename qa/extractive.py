@@ -18,7 +18,7 @@ from index.embedding import Embedder
 from index.sentences import sentence_spans
 from qa.answer_types import NO_ANSWER_TEXT, Answer, Citation, ShortAnswer
 from qa.errors import BadQuery, QAError
-from qa.lexical import content_terms
+from qa.lexical import WORD, content_terms
 from qa.retrieval import Retriever
 from qa.short_answer import find_short_answer, has_phrase_of_kind, question_kind
 from qa.types import Document, Hit
@@ -82,6 +82,7 @@ class Evidence:
 
 # How far back to look for the sentence before a candidate: a long sentence is enough context.
 _CONTEXT_CHARS = 400
+_MIN_WORDS = 4
 
 
 class ExtractiveAnswerer:
@@ -190,7 +191,9 @@ def _context(document: Document, start: int, sentence: str) -> str:
 def _sentences(hits: list[Hit]) -> list[tuple[str, int, int, str, int]]:
     """``(doc_id, start, end, text, rank)`` of each distinct sentence, in passage order.
 
-    Passages of one document overlap, so a sentence seen twice keeps its better rank.
+    Passages of one document overlap, so a sentence seen twice keeps its better rank. Headings
+    and other fragments of fewer than ``_MIN_WORDS`` words echo the question without answering
+    it ("## Supported formats"); they are candidates only when nothing longer is.
     """
     seen: dict[tuple[str, int, int], tuple[str, int, int, str, int]] = {}
     for rank, hit in enumerate(hits):
@@ -198,7 +201,9 @@ def _sentences(hits: list[Hit]) -> list[tuple[str, int, int, str, int]]:
             key = (hit.doc_id, hit.start + start, hit.start + end)
             if key not in seen:
                 seen[key] = (*key, hit.text[start:end], rank)
-    return sorted(seen.values(), key=lambda s: (s[4], s[1]))
+    sentences = sorted(seen.values(), key=lambda s: (s[4], s[1]))
+    full = [s for s in sentences if len(WORD.findall(s[3])) >= _MIN_WORDS and not s[3].startswith("#")]
+    return full or sentences
 
 
 def _overlaps(wanted: set[str], sentence_terms: list[set[str]]) -> np.ndarray:

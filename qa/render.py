@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import textwrap
 
+from qa.answer_types import Answer
 from qa.types import Hit
 
 
@@ -23,3 +24,22 @@ def format_hits(hits: list[Hit]) -> str:
     if not hits:
         return "no passages found"
     return "\n\n".join(format_hit(n, hit) for n, hit in enumerate(hits, 1))
+
+
+def format_answer(answer: Answer, width: int = 100) -> str:
+    """The answer, its short answer, the query searched when it was rewritten, and numbered citations."""
+    lines = []
+    if answer.rewritten_query != answer.question:
+        lines.append(f"(searched for: {answer.rewritten_query})")
+    lines.append(textwrap.fill(" ".join(answer.text.split()), width=width))
+    if answer.short_answer is not None:
+        lines.append(f"Short answer: {answer.short_answer.text}")
+    for c in answer.citations:
+        page = f", page {c.page}" if c.page is not None else ""
+        lines.append(f"[{c.n}] {c.title or c.doc_id}  ({c.doc_id}{page}, chars {c.start}-{c.end})")
+        quote = " ".join(c.quote.split())
+        lines.append(textwrap.fill(quote, width=width, initial_indent="    ", subsequent_indent="    "))
+    if answer.abstained and answer.hits:
+        lines.append("Closest passages:")
+        lines.append(format_hits(list(answer.hits)))
+    return "\n".join(lines)
