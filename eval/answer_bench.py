@@ -161,13 +161,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--articles", choices=("tune", "check", "all"), default="all")
     parser.add_argument("--index", type=Path, help="index folder to reuse (built there when missing)")
     parser.add_argument("--passages", type=int, default=AnswerSettings().passages)
+    parser.add_argument("--context-weight", type=float, default=AnswerSettings().context_weight)
     args = parser.parse_args(argv)
 
     squad = args.shared / SQUAD
     embedder = MiniLMEmbedder()
     embedder.warm_up()
     questions = select(load_squad_questions(squad), args.articles, args.limit)
-    settings = AnswerSettings(passages=args.passages)
+    settings = AnswerSettings(passages=args.passages, context_weight=args.context_weight)
     with tempfile.TemporaryDirectory() as tmp:
         index = load_or_build(args.index or Path(tmp), embedder, squad)
         answerer = ExtractiveAnswerer(Retriever(index, embedder), embedder, settings)
