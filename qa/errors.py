@@ -32,3 +32,11 @@ class ModelUnavailable(QAError):
 
 class BadQuery(QAError):
     """A query file or query value that cannot be used."""
+
+
+class GoldFormatError(QAError):
+    """A gold set (or predictions file) that cannot be read; the message names the file and line."""
+
+
+class EvalRunError(QAError):
+    """A run folder that cannot be read, or two runs that cannot be compared."""
