@@ -40,17 +40,26 @@ class GoldSet:
             if not self.articles or _article(doc.doc_id) in self.articles:
                 yield doc
 
-    def select_articles(self, titles: Sequence[str]) -> GoldSet:
-        """Only the questions and paragraphs of these SQuAD articles (a small, quick gold set)."""
+    def select_articles(self, titles: Sequence[str], per_article: int | None = None) -> GoldSet:
+        """Only the questions and paragraphs of these SQuAD articles (a small, quick gold set),
+        and with ``per_article`` only the first that many questions of each."""
         if self.kind != "squad":
             raise GoldFormatError(f"{self.path}: selecting articles needs a SQuAD file, not {self.kind}")
         known = list(dict.fromkeys(_article(q.doc_ids[0]) for q in self.questions))
         missing = [t for t in titles if t not in known]
         if missing:
             raise GoldFormatError(f"{self.path}: no article titled {missing} (articles: {known})")
+        if per_article is not None and per_article < 1:
+            raise GoldFormatError(f"questions per article must be at least 1, got {per_article}")
         chosen = tuple(titles)
-        questions = tuple(q for q in self.questions if _article(q.doc_ids[0]) in chosen)
-        return dataclasses.replace(self, questions=questions, articles=chosen)
+        taken: dict[str, int] = dict.fromkeys(chosen, 0)
+        questions = []
+        for q in self.questions:
+            title = _article(q.doc_ids[0])
+            if title in taken and (per_article is None or taken[title] < per_article):
+                taken[title] += 1
+                questions.append(q)
+        return dataclasses.replace(self, questions=tuple(questions), articles=chosen)
 
     def first(self, n: int) -> GoldSet:
         """The first ``n`` questions (the corpus is unchanged, so retrieval stays as hard)."""

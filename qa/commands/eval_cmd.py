@@ -45,6 +45,7 @@ def _run_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="run folder to write (default runs/<gold>-<UTC time>)")
     p.add_argument("--limit", type=int, help="ask only the first N questions (the corpus stays whole)")
     p.add_argument("--articles", help="SQuAD only: comma-separated article titles to keep (questions and corpus)")
+    p.add_argument("--per-article", type=int, help="with --articles: only the first N questions of each article")
     p.add_argument("--split", default="train", help="BEIR qrels split (default train)")
     p.add_argument("--embedder", default="all-MiniLM-L6-v2", help="embedder for an index built from the gold set")
     p.add_argument("--baseline", type=Path, help="run folder to gate against (exit 4 on a regression)")
@@ -138,7 +139,9 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     gold = load_gold(args.gold, args.split)
     if args.articles:
-        gold = gold.select_articles([t.strip() for t in args.articles.split(",") if t.strip()])
+        gold = gold.select_articles([t.strip() for t in args.articles.split(",") if t.strip()], args.per_article)
+    elif args.per_article is not None:
+        raise GoldFormatError("--per-article needs --articles")
     if args.limit is not None:
         gold = gold.first(args.limit)
     if not gold.questions:
