@@ -26,6 +26,7 @@ from index.store import document_from_json
 from qa.chat import ChatSession
 from qa.config import PROJECT_ROOT
 from qa.engine import Engine
+from qa.errors import GoldFormatError
 
 # Chunks searched to rank DEPTH documents: a document is often several chunks.
 CHUNK_DEPTH = 5 * DEPTH
@@ -83,6 +84,8 @@ def build_gold_index(
     gold: GoldSet, root: Path, embedder: Embedder, on_document: Callable[[object, int], None] | None = None
 ) -> BuildReport:
     """Index the corpus a gold set ships with (all of it, or the selected SQuAD articles) at ``root``."""
+    if gold.corpus is None:  # checked before build_index creates anything under root
+        raise GoldFormatError(f"{gold.path}: this gold set has no corpus; give --index DIR")
     return build_index(gold.documents(), root, embedder, on_document=on_document)
 
 

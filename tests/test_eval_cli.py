@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -18,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _qa(*argv: str) -> subprocess.CompletedProcess:
-    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HOME": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.run([sys.executable, "-m", "qa.cli", *argv], capture_output=True, text=True, env=env, cwd=ROOT)
 
 
@@ -242,3 +243,34 @@ def test_errors_are_messages_with_exit_1(tmp_path: Path, indexed: Path, capsys: 
     gold = _gold(tmp_path / "gold.jsonl")
     code, _, err = _eval(capsys, str(gold))  # a JSONL gold set has no corpus to index
     assert code == 1 and "give --index" in err
+    code, _, err = _eval(capsys, str(gold), "--index", str(tmp_path / "new"))
+    assert code == 1 and "give --index" in err and not (tmp_path / "new").exists()
+
+
+def test_conversations_are_asked_in_one_chat_session(
+    tmp_path: Path, indexed: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import eval.runner
+    from qa.chat import ChatSession
+
+    sessions: list[list[str]] = []
+
+    class Recording(ChatSession):
+        def ask(self, question: str):
+            if not self.turns:
+                sessions.append([])
+            sessions[-1].append(question)
+            return super().ask(question)
+
+    monkeypatch.setattr(eval.runner, "ChatSession", Recording)
+    assert (
+        _eval(capsys, str(_gold(tmp_path / "g.jsonl")), "--index", str(indexed), "--out", str(tmp_path / "r"))[0] == 0
+    )
+    assert sessions == [["Where is Hamlet set?", "Who wrote it?"]]  # the others are asked alone
+
+
+@pytest.mark.parametrize("argv", [["score", "gold.json"], ["compare", "a", "b", "c"], ["one.json", "two.json"]])
+def test_bad_usage_exits_2(argv: list[str], capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["eval", *argv])
+    assert exc.value.code == 2 and "usage: qa eval" in capsys.readouterr().err

@@ -4,9 +4,10 @@
     qa eval score GOLD PREDICTIONS.json
     qa eval compare RUN_A RUN_B
 
-``qa eval`` takes its first word as a gold path unless it is ``score`` or ``compare``, so the
-three forms get their own parsers here. Exit codes: those of ``qa`` (0, 1 error, 2 usage) and
-4 when ``--baseline`` finds a metric worse than its tolerance (docs/eval.md).
+``qa eval`` takes its first word as a gold path unless it is ``score`` or ``compare``; one parser
+holds the options of all three forms (argparse cannot make a sub-command optional). Exit codes:
+those of ``qa`` (0, 1 error, 2 usage) and 4 when ``--baseline`` finds a metric worse than its
+tolerance (docs/eval.md).
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import tempfile
 import time
 from pathlib import Path
 
-from qa.commands.common import add_index_arg
 from qa.errors import GoldFormatError
 
 EXIT_REGRESSION = 4
@@ -27,21 +27,24 @@ ACTIONS = ("score", "compare")
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    ev = commands.add_parser(
+    p = commands.add_parser(
         "eval",
-        help="evaluate against gold questions; `qa eval score|compare ...`",
-        add_help=False,
-        usage="qa eval GOLD [options] | qa eval score GOLD PREDICTIONS | qa eval compare RUN_A RUN_B",
+        help="score answers against gold questions; compare runs; score a predictions file",
+        description="qa eval GOLD: ask a gold set against an index and write a run folder (docs/eval.md). "
+        "qa eval score GOLD PREDICTIONS.json: official SQuAD EM/F1 of a predictions file. "
+        "qa eval compare RUN_A RUN_B: metric deltas and the questions that flipped.",
     )
-    ev.add_argument("words", nargs=argparse.REMAINDER)
-    ev.set_defaults(run=_dispatch)
-
-
-def _run_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="qa eval", description="Ask a gold set against an index and write a run folder.")
-    p.add_argument("gold", type=Path, help="SQuAD .json, BEIR folder or gold .jsonl (docs/eval.md)")
-    add_index_arg(p)
-    p.set_defaults(index=None)  # unlike other commands, no --index means: index the gold set's own corpus
+    p.add_argument(
+        "words",
+        nargs="+",
+        metavar="GOLD | score GOLD PREDICTIONS | compare RUN_A RUN_B",
+        help="GOLD is a SQuAD .json, a BEIR folder or a gold .jsonl",
+    )
+    p.add_argument(
+        "--index",
+        type=Path,
+        help="index to ask (built there from the gold corpus if empty); default: a temporary index of the gold corpus",
+    )
     p.add_argument("--out", type=Path, help="run folder to write (default runs/<gold>-<UTC time>)")
     p.add_argument("--limit", type=int, help="ask only the first N questions (the corpus stays whole)")
     p.add_argument("--articles", help="SQuAD only: comma-separated article titles to keep (questions and corpus)")
@@ -55,45 +58,31 @@ def _run_parser() -> argparse.ArgumentParser:
         type=float,
         help="allowed latency growth as a ratio (0.5 = 50%% slower); default: ungated",
     )
-    return p
-
-
-def _score_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="qa eval score", description="Official SQuAD EM/F1 of a predictions file.")
-    p.add_argument("gold", type=Path, help="SQuAD .json (v1.1 or v2.0) or gold .jsonl")
-    p.add_argument("predictions", type=Path, help='JSON object {"question id": "answer text", ...}; "" = no answer')
-    return p
-
-
-def _compare_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="qa eval compare", description="Metric deltas and flipped questions of two runs.")
-    p.add_argument("before", type=Path)
-    p.add_argument("after", type=Path)
-    p.add_argument("--json", action="store_true", help="deltas and flips as one JSON object")
-    return p
+    p.add_argument("--json", action="store_true", help="compare: deltas and flips as one JSON object")
+    p.set_defaults(run=_dispatch, usage_error=p.error)
 
 
 def _dispatch(args: argparse.Namespace) -> int:
     words = args.words
-    if not words or words[0] in ("-h", "--help"):
-        _run_parser().print_help()
-        print("\nalso: qa eval score GOLD PREDICTIONS.json | qa eval compare RUN_A RUN_B")
-        return 0
-    if words[0] == "score":
-        return _score(_score_parser().parse_args(words[1:]))
-    if words[0] == "compare":
-        return _compare(_compare_parser().parse_args(words[1:]))
-    return _evaluate(_run_parser().parse_args(words))
+    if words[0] in ACTIONS:
+        if len(words) != 3:
+            args.usage_error(f"qa eval {words[0]} takes two paths, got {len(words) - 1}")
+        if words[0] == "score":
+            return _score(Path(words[1]), Path(words[2]))
+        return _compare(Path(words[1]), Path(words[2]), args.json)
+    if len(words) != 1:
+        args.usage_error(f"expected one GOLD path, got {words}")
+    return _evaluate(Path(words[0]), args)
 
 
-def _score(args: argparse.Namespace) -> int:
+def _score(gold_path: Path, predictions_path: Path) -> int:
     from eval.goldset import load_gold
     from eval.squad import score_answers
 
-    gold = load_gold(args.gold)
+    gold = load_gold(gold_path)
     if gold.kind == "beir":
-        raise GoldFormatError(f"{args.gold}: a BEIR folder has no answer strings to score")
-    predictions = _read_predictions(args.predictions)
+        raise GoldFormatError(f"{gold_path}: a BEIR folder has no answer strings to score")
+    predictions = _read_predictions(predictions_path)
     # Retrieval-only questions (answerable, no answer strings) cannot be scored for EM/F1.
     golds = {q.qid: list(q.answers) for q in gold.questions if q.answers or not q.answerable}
     print(json.dumps(score_answers(golds, predictions), indent=2))
@@ -112,11 +101,11 @@ def _read_predictions(path: Path) -> dict[str, str]:
     return data
 
 
-def _compare(args: argparse.Namespace) -> int:
+def _compare(before: Path, after: Path, as_json: bool) -> int:
     from eval.runs import compare, format_comparison, load_run
 
-    comparison = compare(load_run(args.before), load_run(args.after))
-    if args.json:
+    comparison = compare(load_run(before), load_run(after))
+    if as_json:
         print(json.dumps(_comparison_json(comparison), ensure_ascii=False))
     else:
         print(format_comparison(comparison))
@@ -132,12 +121,12 @@ def _comparison_json(comparison) -> dict:
     }
 
 
-def _evaluate(args: argparse.Namespace) -> int:
+def _evaluate(gold_path: Path, args: argparse.Namespace) -> int:
     from eval.goldset import load_gold
     from eval.runner import git_state
     from eval.runs import compare, format_comparison, load_run, regressions, write_run
 
-    gold = load_gold(args.gold, args.split)
+    gold = load_gold(gold_path, args.split)
     if args.articles:
         gold = gold.select_articles([t.strip() for t in args.articles.split(",") if t.strip()], args.per_article)
     elif args.per_article is not None:
@@ -145,7 +134,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.limit is not None:
         gold = gold.first(args.limit)
     if not gold.questions:
-        raise GoldFormatError(f"{args.gold}: no questions to ask")
+        raise GoldFormatError(f"{gold_path}: no questions to ask")
     baseline = load_run(args.baseline) if args.baseline is not None else None  # fail before the slow part
     out = args.out or Path("runs") / f"{gold.name}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
     began = time.perf_counter()
