@@ -19,8 +19,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from qa.errors import GoldFormatError
+
+if TYPE_CHECKING:  # the eval modules are imported when a command runs, to keep `qa --help` quick
+    from eval.goldset import GoldSet
+    from eval.runs import Comparison
+    from eval.scoring import QuestionResult
 
 EXIT_REGRESSION = 4
 ACTIONS = ("score", "compare")
@@ -112,7 +118,7 @@ def _compare(before: Path, after: Path, as_json: bool) -> int:
     return 0
 
 
-def _comparison_json(comparison) -> dict:
+def _comparison_json(comparison: Comparison) -> dict:
     return {
         "deltas": {d.metric: {"before": d.before, "after": d.after, "delta": d.change} for d in comparison.deltas},
         "flips": [dataclasses.asdict(f) for f in comparison.flips],
@@ -167,7 +173,7 @@ def _evaluate(gold_path: Path, args: argparse.Namespace) -> int:
     return EXIT_REGRESSION if failed else 0
 
 
-def _evaluate_on(gold, root: Path, embedder_name: str, shown_path: str) -> tuple[list, dict]:
+def _evaluate_on(gold: GoldSet, root: Path, embedder_name: str, shown_path: str) -> tuple[list[QuestionResult], dict]:
     """Ask ``gold`` against the index at ``root``, building it there from the gold corpus if there is none."""
     from tqdm import tqdm
 
