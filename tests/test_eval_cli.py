@@ -238,6 +238,10 @@ def test_errors_are_messages_with_exit_1(tmp_path: Path, indexed: Path, capsys: 
     bad.write_text('{"id": "a", "question": "?"}\n{"id": "b"}\n')
     code, _, err = _eval(capsys, str(bad), "--index", str(indexed))
     assert code == 1 and "bad.jsonl:2" in err
+    stray = tmp_path / "stray.jsonl"
+    stray.write_text('{"id": "a", "question": "Who wrote Hamlet?", "doc_ids": ["plays/hamlet.md"]}\n')
+    code, _, err = _eval(capsys, str(stray), "--index", str(indexed), "--out", str(tmp_path / "s"))
+    assert code == 0 and "1 gold doc_ids are not in the index, e.g. ['plays/hamlet.md']" in err
     code, _, err = _eval(capsys, "compare", str(tmp_path), str(tmp_path))
     assert code == 1 and "not a run folder" in err
     gold = _gold(tmp_path / "gold.jsonl")

@@ -188,6 +188,12 @@ def _evaluate_on(gold: GoldSet, root: Path, embedder_name: str, shown_path: str)
         with tqdm(desc="indexing gold corpus", unit="doc", file=sys.stderr, disable=None) as bar:
             build_gold_index(gold, root, embedder, on_document=lambda *_: bar.update(1))
     engine = Engine(root, embedder)
+    unknown = sorted({d for q in gold.questions for d in q.doc_ids} - set(engine.index.manifest.documents))
+    if unknown:
+        # Usually ids written differently from the index's (paths relative to another folder).
+        print(
+            f"qa eval: warning: {len(unknown)} gold doc_ids are not in the index, e.g. {unknown[:3]}", file=sys.stderr
+        )
     with tqdm(total=len(gold.questions), desc="asking", unit="q", file=sys.stderr, disable=None) as bar:
         results = ask_all(gold, engine, on_question=lambda n: bar.update(n - bar.n))
     manifest = {k: v for k, v in engine.index.manifest.to_json().items() if k != "documents"}
