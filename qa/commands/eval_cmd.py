@@ -144,6 +144,7 @@ def _evaluate(gold_path: Path, args: argparse.Namespace) -> int:
     baseline = load_run(args.baseline) if args.baseline is not None else None  # fail before the slow part
     out = args.out or Path("runs") / f"{gold.name}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
     began = time.perf_counter()
+    git = git_state()  # now: the tree may change while a long run is going
     if args.index is not None:
         results, header = _evaluate_on(gold, args.index, args.embedder, str(args.index))
     else:
@@ -152,7 +153,7 @@ def _evaluate(gold_path: Path, args: argparse.Namespace) -> int:
     header = {
         "gold": gold.describe(),
         **header,
-        "git": git_state(),
+        "git": git,
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "seconds": round(time.perf_counter() - began, 1),
     }
