@@ -96,7 +96,7 @@ def histogram(series: Mapping[str, Sequence[float]], title: str, x_label: str, b
     step = _nice_step(hi - lo, 6)
     first = math.ceil(lo / step) * step
     x_ticks = [(_x(first + i * step, lo, hi), f"{first + i * step:g}") for i in range(int((hi - first) / step) + 1)]
-    y_step = max(1, math.ceil(top / 5))
+    y_step = max(1, math.ceil(_nice_step(top, 5)))
     y_ticks = [(_y(v, 0, top), str(v)) for v in range(0, top + 1, y_step)]
     body = _axes(x_ticks, y_ticks)
     for colour, (name, bars) in zip(COLOURS, counts.items()):
