@@ -273,7 +273,10 @@ def test_conversations_are_asked_in_one_chat_session(
     assert sessions == [["Where is Hamlet set?", "Who wrote it?"]]  # the others are asked alone
 
 
-@pytest.mark.parametrize("argv", [["score", "gold.json"], ["compare", "a", "b", "c"], ["one.json", "two.json"]])
+@pytest.mark.parametrize(
+    "argv",
+    [["score", "gold.json"], ["compare", "a", "b", "c"], ["one.json", "two.json"], ["g.json", "--per-article", "3"]],
+)
 def test_bad_usage_exits_2(argv: list[str], capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(SystemExit) as exc:
         main(["eval", *argv])

@@ -132,11 +132,11 @@ def _evaluate(gold_path: Path, args: argparse.Namespace) -> int:
     from eval.runner import git_state
     from eval.runs import compare, format_comparison, load_run, regressions, write_run
 
+    if args.per_article is not None and not args.articles:
+        args.usage_error("--per-article needs --articles")
     gold = load_gold(gold_path, args.split)
     if args.articles:
         gold = gold.select_articles([t.strip() for t in args.articles.split(",") if t.strip()], args.per_article)
-    elif args.per_article is not None:
-        raise GoldFormatError("--per-article needs --articles")
     if args.limit is not None:
         gold = gold.first(args.limit)
     if not gold.questions:
