@@ -1,5 +1,5 @@
 # The two commands a newcomer needs (README): `make demo` and `make test`.
-.PHONY: setup demo test lint bench bench-update
+.PHONY: setup demo test lint bench bench-update baseline eval-gate
 
 setup:
 	@bash scripts/setup.sh
@@ -18,3 +18,17 @@ bench: setup
 
 bench-update: setup
 	@.venv/bin/python -m eval.bench_update
+
+# The eval regression gate (docs/eval.md): a fixed SQuAD v2.0 subset read from ../shared at run time,
+# asked with the real model and default settings, compared with the committed baseline run.
+PY ?= .venv/bin/python
+GATE_GOLD = ../shared/data/squad/dev-v2.0.json --articles Normans,1973_oil_crisis --per-article 60
+BASELINE = eval/baselines/squad-small
+GATE_TOLERANCE ?= 0.03
+
+baseline: setup
+	@rm -rf $(BASELINE) && $(PY) -m qa.cli eval $(GATE_GOLD) --out $(BASELINE)
+
+eval-gate: setup
+	@out=$$(mktemp -d) && $(PY) -m qa.cli eval $(GATE_GOLD) --out $$out/run \
+		--baseline $(BASELINE) --tolerance $(GATE_TOLERANCE); code=$$?; rm -rf $$out; exit $$code

@@ -1,8 +1,9 @@
-"""Readers for gold questions: SQuAD JSON files and BEIR folders, as one frozen record type.
+"""Readers for gold questions: SQuAD JSON, BEIR folders and the project's JSONL, as one frozen record type.
 
-Both sources become ``GoldQuestion`` so the eval suite can score answers (SQuAD) and
-retrieval (both) with one loop. Readers raise ``QAError`` naming the file, because a bad
-gold file must stop an evaluation rather than quietly shrink it.
+Every source becomes ``GoldQuestion`` so the eval suite can score answers (SQuAD, JSONL) and
+retrieval (all three) with one loop. Readers raise ``GoldFormatError`` naming the file (and
+line), because a bad gold file must stop an evaluation rather than quietly shrink it.
+The JSONL format is documented in docs/eval.md.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from qa.errors import QAError
+from qa.errors import GoldFormatError
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +25,8 @@ class GoldQuestion:
     doc_ids: tuple[str, ...]  # relevant document ids
     answerable: bool = True
     relevance: tuple[tuple[str, int], ...] = ()  # graded (doc_id, score) pairs for BEIR; () otherwise
+    conversation_id: str | None = None  # questions sharing one are asked in one chat session
+    turn: int = 0  # order within the conversation
 
 
 def squad_doc_id(title: str, paragraph_index: int) -> str:
@@ -55,7 +58,7 @@ def load_squad_questions(path: str | Path) -> list[GoldQuestion]:
                         )
                     )
     except (KeyError, TypeError) as exc:
-        raise QAError(f"{path}: not a SQuAD file (missing or wrong field: {exc})") from exc
+        raise GoldFormatError(f"{path}: not a SQuAD file (missing or wrong field: {exc})") from exc
     return questions
 
 
@@ -71,7 +74,7 @@ def load_beir_queries(folder: str | Path, split: str = "train") -> list[GoldQues
     texts = _read_queries(queries_path)
     unknown = sorted(set(qrels) - set(texts))
     if unknown:
-        raise QAError(f"{queries_path}: no query text for judged query ids {unknown[:5]}")
+        raise GoldFormatError(f"{queries_path}: no query text for judged query ids {unknown[:5]}")
     return [
         GoldQuestion(
             qid=qid,
@@ -86,14 +89,90 @@ def load_beir_queries(folder: str | Path, split: str = "train") -> list[GoldQues
     ]
 
 
+_JSONL_KEYS = {"id", "question", "answers", "doc_ids", "answerable", "conversation_id", "turn"}
+
+
+def load_jsonl_questions(path: str | Path) -> list[GoldQuestion]:
+    """Questions of the project's gold JSONL (docs/eval.md), one object a line, in file order.
+
+    ``answers`` and ``doc_ids`` default to ``[]``; ``answerable`` defaults to whether ``answers``
+    is non-empty, and an unanswerable question must not carry answers (it would be scored both
+    ways). Unknown keys are refused so that a typo ("answer") cannot silently drop gold data.
+    """
+    path = Path(path)
+    questions: list[GoldQuestion] = []
+    seen: set[str] = set()
+    try:
+        with path.open(encoding="utf-8") as f:
+            for line_no, line in enumerate(f, start=1):
+                if not line.strip():
+                    continue
+                question = _jsonl_question(line, f"{path}:{line_no}")
+                if question.qid in seen:
+                    raise GoldFormatError(f"{path}:{line_no}: duplicate id {question.qid!r}")
+                seen.add(question.qid)
+                questions.append(question)
+    except FileNotFoundError as exc:
+        raise GoldFormatError(f"{path}: file not found") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise GoldFormatError(f"{path}: cannot read ({exc})") from exc
+    if not questions:
+        raise GoldFormatError(f"{path}: no questions")
+    return questions
+
+
+def _jsonl_question(line: str, where: str) -> GoldQuestion:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise GoldFormatError(f"{where}: not JSON ({exc.msg})") from exc
+    if not isinstance(record, dict):
+        raise GoldFormatError(f"{where}: expected a JSON object")
+    unknown = sorted(set(record) - _JSONL_KEYS)
+    if unknown:
+        raise GoldFormatError(f"{where}: unknown keys {unknown} (allowed: {sorted(_JSONL_KEYS)})")
+    qid, text = record.get("id"), record.get("question")
+    if not isinstance(qid, str | int) or isinstance(qid, bool) or str(qid) == "":
+        raise GoldFormatError(f"{where}: 'id' must be a non-empty string")
+    if not isinstance(text, str) or not text.strip():
+        raise GoldFormatError(f"{where}: 'question' must be a non-empty string")
+    answers = _string_list(record.get("answers", []), "answers", where)
+    doc_ids = _string_list(record.get("doc_ids", []), "doc_ids", where)
+    answerable = record.get("answerable", bool(answers))
+    if not isinstance(answerable, bool):
+        raise GoldFormatError(f"{where}: 'answerable' must be true or false")
+    if not answerable and answers:
+        raise GoldFormatError(f"{where}: an unanswerable question cannot have answers")
+    conversation, turn = record.get("conversation_id"), record.get("turn", 0)
+    if conversation is not None and not isinstance(conversation, str | int):
+        raise GoldFormatError(f"{where}: 'conversation_id' must be a string")
+    if not isinstance(turn, int) or isinstance(turn, bool):
+        raise GoldFormatError(f"{where}: 'turn' must be an integer")
+    return GoldQuestion(
+        qid=str(qid),
+        question=text,
+        answers=answers,
+        doc_ids=doc_ids,
+        answerable=answerable,
+        conversation_id=None if conversation is None else str(conversation),
+        turn=turn,
+    )
+
+
+def _string_list(value: Any, key: str, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise GoldFormatError(f"{where}: {key!r} must be a list of strings")
+    return tuple(value)
+
+
 def _read_json(path: Path) -> Any:
     try:
         with path.open(encoding="utf-8") as f:
             return json.load(f)
     except FileNotFoundError as exc:
-        raise QAError(f"{path}: file not found") from exc
+        raise GoldFormatError(f"{path}: file not found") from exc
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise QAError(f"{path}: cannot read JSON ({exc})") from exc
+        raise GoldFormatError(f"{path}: cannot read JSON ({exc})") from exc
 
 
 def _read_queries(path: Path) -> dict[str, str]:
@@ -107,11 +186,11 @@ def _read_queries(path: Path) -> dict[str, str]:
                     record = json.loads(line)
                     texts[str(record["_id"])] = str(record["text"])
                 except (json.JSONDecodeError, KeyError, TypeError) as exc:
-                    raise QAError(f"{path}:{line_no}: not a BEIR query line ({exc})") from exc
+                    raise GoldFormatError(f"{path}:{line_no}: not a BEIR query line ({exc})") from exc
     except FileNotFoundError as exc:
-        raise QAError(f"{path}: file not found") from exc
+        raise GoldFormatError(f"{path}: file not found") from exc
     except (OSError, UnicodeDecodeError) as exc:
-        raise QAError(f"{path}: cannot read ({exc})") from exc
+        raise GoldFormatError(f"{path}: cannot read ({exc})") from exc
     return texts
 
 
@@ -123,17 +202,17 @@ def _read_qrels(path: Path) -> dict[str, dict[str, int]]:
         with path.open(encoding="utf-8", newline="") as f:
             reader = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_MINIMAL)
             if next(reader, None) is None:
-                raise QAError(f"{path}: empty qrels file (expected a header line)")
+                raise GoldFormatError(f"{path}: empty qrels file (expected a header line)")
             for row in reader:
                 if not row:
                     continue
                 try:
                     query_id, corpus_id, score = row[0], row[1], int(row[2])
                 except (IndexError, ValueError) as exc:
-                    raise QAError(f"{path}:{reader.line_num}: not a qrels row {row!r}") from exc
+                    raise GoldFormatError(f"{path}:{reader.line_num}: not a qrels row {row!r}") from exc
                 qrels.setdefault(query_id, {})[corpus_id] = score
     except FileNotFoundError as exc:
-        raise QAError(f"{path}: file not found") from exc
+        raise GoldFormatError(f"{path}: file not found") from exc
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise QAError(f"{path}: cannot read ({exc})") from exc
+        raise GoldFormatError(f"{path}: cannot read ({exc})") from exc
     return qrels

@@ -1,14 +1,18 @@
-"""Retrieval metrics over document ids, and a percentile for latency reports.
+"""Retrieval and answer metrics over ids and strings, and a percentile for latency reports.
 
 Pure functions: callers turn chunk hits into a document ranking (``dedupe``) and pass gold ids,
-so every number here can be checked by hand. Definitions follow BEIR / pytrec_eval (trec_eval's
-``recall_k`` and ``ndcg_cut_k``) so our figures are comparable with published ones.
+so every number here can be checked by hand. Retrieval definitions follow BEIR / pytrec_eval
+(trec_eval's ``recall_k`` and ``ndcg_cut_k``) so our figures are comparable with published ones;
+answer strings are compared after the official SQuAD normalisation (eval/squad.py).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from eval.squad import normalize_answer
 
 
 def dedupe(ranked: Iterable[str]) -> list[str]:
@@ -97,3 +101,44 @@ def percentile(values: Sequence[float], q: float) -> float:
     if t >= 0.5:
         return float(b - (b - a) * (1.0 - t))
     return float(a + (b - a) * t)
+
+
+def evidence_contains(quote: str, answers: Sequence[str]) -> bool:
+    """Whether a gold answer occurs in ``quote`` as whole tokens, both normalised as the SQuAD scorer does.
+
+    Gold answers that normalise to nothing ("the") never match: they would match any quote.
+    """
+    padded = f" {normalize_answer(quote)} "
+    return any(gold and f" {gold} " in padded for gold in map(normalize_answer, answers))
+
+
+def span_is_exact(quote: str, text: str, start: int, end: int) -> bool:
+    """Whether ``quote`` is exactly ``text[start:end]`` with ``0 <= start < end <= len(text)``."""
+    return 0 <= start < end <= len(text) and text[start:end] == quote
+
+
+@dataclass(frozen=True, slots=True)
+class Abstention:
+    """Abstaining as a classifier of unanswerable questions (abstaining is the positive class)."""
+
+    precision: float  # of the questions abstained on, the share that were unanswerable
+    recall: float  # of the unanswerable questions, the share abstained on
+    f1: float
+    abstained: int
+    unanswerable: int
+
+
+def abstention_scores(abstained: Sequence[bool], unanswerable: Sequence[bool]) -> Abstention:
+    """Precision, recall and F1 of abstaining; one pair per question.
+
+    An undefined ratio (no abstentions, or no unanswerable questions) counts as 0.0, as
+    scikit-learn's ``zero_division=0``: never abstaining must not look perfect.
+    """
+    if len(abstained) != len(unanswerable):
+        raise ValueError(f"{len(abstained)} abstention flags for {len(unanswerable)} questions")
+    true_pos = sum(a and u for a, u in zip(abstained, unanswerable))
+    n_abstained, n_unanswerable = sum(abstained), sum(unanswerable)
+    precision = true_pos / n_abstained if n_abstained else 0.0
+    recall = true_pos / n_unanswerable if n_unanswerable else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return Abstention(precision, recall, f1, n_abstained, n_unanswerable)

@@ -67,22 +67,29 @@ def score_predictions(dataset: Mapping[str, Any], predictions: Mapping[str, str]
     unanswerable ones. A question missing from ``predictions`` scores 0 and stays in every
     total (v1.1 behaviour; v2.0 prints a warning and would leave it out).
     """
+    golds = {
+        qa["id"]: [a["text"] for a in qa["answers"]]
+        for article in dataset["data"]
+        for paragraph in article["paragraphs"]
+        for qa in paragraph["qas"]
+    }
+    return score_answers(golds, predictions)
+
+
+def score_answers(golds: Mapping[str, Sequence[str]], predictions: Mapping[str, str]) -> dict[str, float | int]:
+    """``score_predictions`` over ``{question id: gold answer texts}``, ``[]`` meaning unanswerable."""
     exact: dict[str, float] = {}
     f1s: dict[str, float] = {}
     has_ans: dict[str, bool] = {}
-    for article in dataset["data"]:
-        for paragraph in article["paragraphs"]:
-            for qa in paragraph["qas"]:
-                qid = qa["id"]
-                golds = [a["text"] for a in qa["answers"]]
-                # The official script calls a question answerable iff its answers list is non-empty.
-                has_ans[qid] = bool(golds)
-                prediction = predictions.get(qid)
-                if prediction is None:
-                    exact[qid] = f1s[qid] = 0.0
-                    continue
-                exact[qid] = exact_match(prediction, golds)
-                f1s[qid] = f1(prediction, golds)
+    for qid, answers in golds.items():
+        # The official script calls a question answerable iff its answers list is non-empty.
+        has_ans[qid] = bool(answers)
+        prediction = predictions.get(qid)
+        if prediction is None:
+            exact[qid] = f1s[qid] = 0.0
+            continue
+        exact[qid] = exact_match(prediction, answers)
+        f1s[qid] = f1(prediction, answers)
 
     result: dict[str, float | int] = dict(_summary(exact, f1s, list(exact)))
     for prefix, wanted in (("HasAns", True), ("NoAns", False)):

@@ -36,3 +36,11 @@ class BadQuery(QAError):
 
 class IndexLocked(QAError):
     """Another process is writing the index (its pid, host, command and start time are named)."""
+
+
+class GoldFormatError(QAError):
+    """A gold set (or predictions file) that cannot be read; the message names the file and line."""
+
+
+class EvalRunError(QAError):
+    """A run folder that cannot be read, or two runs that cannot be compared."""

@@ -1,0 +1,104 @@
+"""Ask a gold set's questions against an index, timing each answer and scoring it.
+
+Questions that share a ``conversation_id`` are asked in one ``ChatSession``, in turn order, so
+follow-ups are rewritten with their history exactly as in ``qa chat``; the others are asked one
+by one with ``ExtractiveAnswerer.answer`` as ``qa ask`` does. Latency is the time of that call
+alone (retrieval and answer). Retrieval metrics come from a separate hybrid search for the query
+the answer actually used, deep enough for R@10, so that they are measured whatever the answerer
+does with its passages.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from eval.gold import GoldQuestion
+from eval.goldset import GoldSet
+from eval.metrics import dedupe
+from eval.scoring import DEPTH, QuestionResult, score_question
+from index.build import BuildReport, build_index
+from index.embedding import Embedder
+from index.store import document_from_json
+from qa.chat import ChatSession
+from qa.config import PROJECT_ROOT
+from qa.engine import Engine
+from qa.errors import GoldFormatError
+
+# Chunks searched to rank DEPTH documents: a document is often several chunks.
+CHUNK_DEPTH = 5 * DEPTH
+
+Progress = Callable[[int], None]
+
+
+def evaluation_order(questions: Sequence[GoldQuestion]) -> list[list[GoldQuestion]]:
+    """Groups to ask in order: each conversation (by turn) where it first appears, each other question alone."""
+    groups: list[list[GoldQuestion]] = []
+    conversations: dict[str, list[GoldQuestion]] = {}
+    for q in questions:
+        if q.conversation_id is None:
+            groups.append([q])
+        elif q.conversation_id in conversations:
+            conversations[q.conversation_id].append(q)
+        else:
+            conversations[q.conversation_id] = [q]
+            groups.append(conversations[q.conversation_id])
+    for group in conversations.values():
+        group.sort(key=lambda q: q.turn)  # stable: equal turns keep file order
+    return groups
+
+
+def stored_texts(engine: Engine) -> dict[str, str]:
+    """Document id -> text as written in the index on disk, read afresh to re-check citations."""
+    with open(engine.index.path / "documents.jsonl", encoding="utf-8") as lines:
+        return {doc.doc_id: doc.text for doc in (document_from_json(json.loads(line)) for line in lines)}
+
+
+def ask_all(gold: GoldSet, engine: Engine, on_question: Progress | None = None) -> list[QuestionResult]:
+    """Every question of ``gold`` asked and scored, in evaluation order."""
+    answerer = engine.answerer()
+    retriever = engine.retriever()
+    documents = stored_texts(engine)
+    groups = evaluation_order(gold.questions)
+    if groups:
+        answerer.answer(groups[0][0].question)  # first-call costs (model load, caches) are not latency
+    results: list[QuestionResult] = []
+    for group in groups:
+        session = ChatSession(answerer) if group[0].conversation_id is not None else None
+        for q in group:
+            began = time.perf_counter()
+            answer = session.ask(q.question) if session is not None else answerer.answer(q.question)
+            latency_ms = (time.perf_counter() - began) * 1000
+            hits = retriever.search(answer.rewritten_query, k=CHUNK_DEPTH, mode="hybrid")
+            ranked = dedupe(h.doc_id for h in hits)[:DEPTH]
+            results.append(score_question(q, answer, ranked, documents, latency_ms))
+            if on_question is not None:
+                on_question(len(results))
+    return results
+
+
+def build_gold_index(
+    gold: GoldSet, root: Path, embedder: Embedder, on_document: Callable[[object, int], None] | None = None
+) -> BuildReport:
+    """Index the corpus a gold set ships with (all of it, or the selected SQuAD articles) at ``root``."""
+    if gold.corpus is None:  # checked before build_index creates anything under root
+        raise GoldFormatError(f"{gold.path}: this gold set has no corpus; give --index DIR")
+    return build_index(gold.documents(), root, embedder, on_document=on_document)
+
+
+def git_state(root: Path = PROJECT_ROOT) -> dict:
+    """The commit the code was run from and whether the tree had uncommitted changes (None outside git)."""
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return {"commit": commit, "dirty": None if status is None else bool(status)}

@@ -1,0 +1,201 @@
+"""One question's scores, and the run's metrics as means over the questions each metric applies to.
+
+A metric applies to a question only when the gold data can judge it: retrieval needs relevant
+documents and an answerable question, EM/F1 need gold answers (or an unanswerable question, whose
+only right answer is ""), evidence accuracy needs gold answers. Every figure is recomputed from the
+per-question records, so a run folder's ``per_question.jsonl`` is enough to check ``metrics.json``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from eval.gold import GoldQuestion
+from eval.metrics import (
+    abstention_scores,
+    evidence_contains,
+    hit_at_k,
+    mrr_at_k,
+    ndcg_at_k,
+    percentile,
+    recall_at_k,
+    span_is_exact,
+)
+from eval.squad import exact_match, f1
+from qa.answer_types import Answer
+
+K_VALUES = (1, 5, 10)
+DEPTH = 10  # documents kept per question: enough for R@10, MRR@10, nDCG@10
+
+HIGHER, LOWER, INFO = "higher", "lower", "info"
+# Which way is better for each metric; the regression gate uses it. "info" figures describe the
+# run (how often it abstained) without one direction being better, so they are never gated.
+DIRECTION: dict[str, str] = {
+    **{f"retrieval.recall@{k}": HIGHER for k in K_VALUES},
+    "retrieval.mrr@10": HIGHER,
+    "retrieval.ndcg@10": HIGHER,
+    "answer.exact": HIGHER,
+    "answer.f1": HIGHER,
+    "answer.evidence_accuracy": HIGHER,
+    "answer.citation_exactness": HIGHER,
+    "answer.short_answer_rate": INFO,
+    "answer.abstained_rate": INFO,
+    "abstention.precision": HIGHER,
+    "abstention.recall": HIGHER,
+    "abstention.f1": HIGHER,
+    "latency.p50_ms": LOWER,
+    "latency.p95_ms": LOWER,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class QuestionResult:
+    """What one question got and how it scored. ``scores`` and ``passed`` hold applicable metrics only."""
+
+    gold: GoldQuestion
+    answer: dict  # Answer.to_json() without the passages
+    retrieved: tuple[str, ...]  # the top DEPTH document ids, best first
+    latency_ms: float
+    scores: dict[str, float]
+    passed: dict[str, bool]
+
+    def to_json(self) -> dict:
+        g = self.gold
+        return {
+            "id": g.qid,
+            "question": g.question,
+            "conversation_id": g.conversation_id,
+            "turn": g.turn,
+            "gold": {
+                "answers": list(g.answers),
+                "doc_ids": list(g.doc_ids),
+                "answerable": g.answerable,
+                "relevance": [list(pair) for pair in g.relevance],
+            },
+            "answer": self.answer,
+            "retrieved": list(self.retrieved),
+            "latency_ms": round(self.latency_ms, 3),
+            "scores": {k: round(v, 6) for k, v in self.scores.items()},
+            "pass": self.passed,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> QuestionResult:
+        gold = data["gold"]
+        question = GoldQuestion(
+            qid=data["id"],
+            question=data["question"],
+            answers=tuple(gold["answers"]),
+            doc_ids=tuple(gold["doc_ids"]),
+            answerable=gold["answerable"],
+            relevance=tuple((d, int(s)) for d, s in gold["relevance"]),
+            conversation_id=data["conversation_id"],
+            turn=data["turn"],
+        )
+        return cls(question, data["answer"], tuple(data["retrieved"]), data["latency_ms"], data["scores"], data["pass"])
+
+    @property
+    def abstained(self) -> bool:
+        return bool(self.answer["abstained"])
+
+    @property
+    def evidence_score(self) -> float | None:
+        return self.answer["evidence_score"]
+
+
+def prediction(answer: Answer) -> str:
+    """The text scored by EM/F1: the short answer, "" when abstained or no short answer was found.
+
+    The evidence sentence is not a fallback: scoring a whole sentence against a short gold phrase
+    rewards length, and "" keeps the figure comparable with the official SQuAD scorer.
+    """
+    if answer.abstained or answer.short_answer is None:
+        return ""
+    return answer.short_answer.text
+
+
+def citations_exact(answer: Answer, documents: Mapping[str, str]) -> bool:
+    """Every citation quote (and the short answer) is its stored document's text[start:end]."""
+    spans = [(c.doc_id, c.quote, c.start, c.end) for c in answer.citations]
+    if answer.short_answer is not None:
+        s = answer.short_answer
+        spans.append((s.doc_id, s.text, s.start, s.end))
+    return all(doc in documents and span_is_exact(quote, documents[doc], a, b) for doc, quote, a, b in spans)
+
+
+def score_question(
+    gold: GoldQuestion, answer: Answer, retrieved: Sequence[str], documents: Mapping[str, str], latency_ms: float
+) -> QuestionResult:
+    """Score one answer; ``documents`` maps doc id to the stored text (read from the index on disk)."""
+    ranked = list(retrieved[:DEPTH])
+    scores: dict[str, float] = {}
+    passed: dict[str, bool] = {}
+    if gold.answerable and gold.doc_ids:
+        relevance = dict(gold.relevance) or dict.fromkeys(gold.doc_ids, 1)
+        for k in K_VALUES:
+            scores[f"recall@{k}"] = recall_at_k(ranked, gold.doc_ids, k)
+            passed[f"hit@{k}"] = hit_at_k(ranked, gold.doc_ids, k) == 1.0
+        scores["mrr@10"] = mrr_at_k(ranked, gold.doc_ids, 10)
+        scores["ndcg@10"] = ndcg_at_k(ranked, relevance, 10)
+    if gold.answers or not gold.answerable:
+        predicted = prediction(answer)
+        scores["exact"] = exact_match(predicted, gold.answers)
+        scores["f1"] = f1(predicted, gold.answers)
+        passed["exact"] = scores["exact"] == 1.0
+    if gold.answers:
+        first = answer.citations[0].quote if answer.citations and not answer.abstained else ""
+        passed["evidence"] = evidence_contains(first, gold.answers)
+        scores["evidence"] = float(passed["evidence"])
+    passed["citations"] = citations_exact(answer, documents)
+    scores["citations"] = float(passed["citations"])
+    passed["abstention"] = answer.abstained == (not gold.answerable)
+    record = answer.to_json()
+    record.pop("hits")
+    if not math.isfinite(answer.evidence_score):
+        record["evidence_score"] = None  # no candidate sentence at all; JSON has no -Infinity
+    return QuestionResult(gold, record, tuple(ranked), latency_ms, scores, passed)
+
+
+def _mean(results: Sequence[QuestionResult], key: str) -> tuple[float, int] | None:
+    values = [r.scores[key] for r in results if key in r.scores]
+    return (sum(values) / len(values), len(values)) if values else None
+
+
+def summarise(results: Sequence[QuestionResult]) -> tuple[dict[str, float], dict[str, int]]:
+    """``(metrics, counts)``: each metric of DIRECTION that applies, and how many questions it averages."""
+    if not results:
+        raise ValueError("no questions to summarise")
+    metrics: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    names = {f"recall@{k}": f"retrieval.recall@{k}" for k in K_VALUES}
+    names |= {"mrr@10": "retrieval.mrr@10", "ndcg@10": "retrieval.ndcg@10", "exact": "answer.exact"}
+    names |= {"f1": "answer.f1", "evidence": "answer.evidence_accuracy", "citations": "answer.citation_exactness"}
+    for key, name in names.items():
+        mean = _mean(results, key)
+        if mean is not None:
+            metrics[name], counts[name] = mean
+    n = len(results)
+    metrics["answer.short_answer_rate"] = sum(r.answer["short_answer"] is not None for r in results) / n
+    metrics["answer.abstained_rate"] = sum(r.abstained for r in results) / n
+    counts["answer.short_answer_rate"] = counts["answer.abstained_rate"] = n
+    unanswerable = [not r.gold.answerable for r in results]
+    if any(unanswerable):
+        a = abstention_scores([r.abstained for r in results], unanswerable)
+        for name in ("precision", "recall", "f1"):
+            metrics[f"abstention.{name}"] = getattr(a, name)
+            counts[f"abstention.{name}"] = n
+    latencies = [r.latency_ms for r in results]
+    for q in (50, 95):
+        metrics[f"latency.p{q}_ms"] = percentile(latencies, q)
+        counts[f"latency.p{q}_ms"] = n
+    return metrics, counts
+
+
+def recall_curve(results: Sequence[QuestionResult]) -> list[float]:
+    """Mean recall@k for k = 1..DEPTH over the questions retrieval applies to (the report's plot)."""
+    judged = [r for r in results if "recall@1" in r.scores]
+    if not judged:
+        return []
+    return [sum(recall_at_k(r.retrieved, r.gold.doc_ids, k) for r in judged) / len(judged) for k in range(1, DEPTH + 1)]
