@@ -10,11 +10,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from qa.commands import demo, index_cmd, search
+from qa.commands import demo, index_cmd, search, serve
 from qa.commands.common import EXIT_ERROR
 from qa.errors import QAError
 
-COMMANDS = (index_cmd, search, demo)
+COMMANDS = (index_cmd, search, demo, serve)
 
 
 def parser() -> argparse.ArgumentParser:

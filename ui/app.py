@@ -1,0 +1,253 @@
+"""The browser chat: layout and event wiring. The only module that imports gradio.
+
+Answers, sources and details are HTML built by ``ui.render`` (document text escaped there);
+the chat bubbles are shown without markdown rendering, so nothing a document says becomes markup.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Before gradio is imported: it reads these at import time, and this app must not phone home.
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("GRADIO_TELEMETRY_ENABLED", "False")
+
+from pathlib import Path
+
+import gradio as gr
+
+from qa.engine import Engine
+from qa.errors import QAError
+from ui import render
+from ui.session import ANSWER_MODES, MAX_PASSAGES, ChatState
+from ui.uploads import UPLOAD_SUFFIXES, Uploads
+
+CSS = """
+#qa-chat .qa-marker { color: var(--color-accent); font-weight: 600; }
+#qa-chat .qa-query, .qa-status { color: var(--body-text-color-subdued); font-size: 0.9em; margin-top: .4em; }
+#qa-chat .qa-abstain { border-left: 3px solid #d97706; padding-left: .5em; }
+#qa-chat .qa-error { color: #b91c1c; }
+.qa-passage { white-space: normal; line-height: 1.5; }
+mark.qa-cited { background: #fde68a; color: inherit; padding: 0 .1em; }
+strong.qa-short { text-decoration: underline; }
+.qa-source-head { font-size: .9em; margin-bottom: .4em; }
+.qa-title { font-weight: 600; }
+.qa-snippet { color: var(--body-text-color-subdued); font-size: .9em; }
+table.qa-retrieval td.qa-num { text-align: right; font-variant-numeric: tabular-nums; }
+"""
+
+# System fonts only: the default theme would fetch web fonts from the internet.
+THEME = gr.themes.Default(
+    font=["system-ui", "Segoe UI", "Helvetica", "Arial", "sans-serif"],
+    font_mono=["ui-monospace", "Consolas", "monospace"],
+)
+
+
+def _hint(demo: bool) -> str:
+    own = (
+        "To ask about your own documents, upload them under <b>Documents</b> below, or run "
+        "<code>qa index build ~/Documents --index DIR</code> and then <code>qa serve --index DIR</code>."
+    )
+    corpus = "You are looking at the built-in demo corpus: this project's user guide. " if demo else ""
+    return f'<div class="qa-hint"><h2>qa — cited answers from your documents</h2>{corpus}{own}</div>'
+
+
+def _status(engine: Engine) -> str:
+    try:
+        manifest = engine.index.manifest
+    except QAError as exc:
+        return render.error_message_html(f"index unavailable: {exc}")
+    updated = getattr(manifest, "updated_at", None) or manifest.created_at
+    return render.status_html(
+        manifest.counts.get("documents", 0),
+        manifest.counts.get("chunks", 0),
+        str(manifest.embedder.get("name")),
+        str(updated),
+        str(engine.index_dir.root),
+    )
+
+
+def _choices(answer) -> list[tuple[str, str]]:
+    return [] if answer is None else [(c.label, c.key) for c in render.source_choices(answer)]
+
+
+def _panels(answer):
+    """The Sources list, the selected source, the retrieval details and the answer JSON for ``answer``."""
+    choices = _choices(answer)
+    key = choices[0][1] if choices else None
+    return (
+        gr.Radio(choices=choices, value=key),
+        render.source_html(answer, key),
+        render.retrieval_html(answer),
+        None if answer is None else answer.to_json(),
+    )
+
+
+def build_app(engine: Engine, uploads: Uploads, *, demo: bool = False) -> gr.Blocks:
+    with gr.Blocks(title="qa — cited answers", analytics_enabled=False) as app:
+        gr.HTML(_hint(demo), elem_id="qa-hint")
+        status = gr.HTML(_status(engine), elem_id="qa-status")
+        state = gr.State(None)
+        with gr.Row():
+            with gr.Column(scale=3):
+                chatbot = gr.Chatbot(
+                    label="Chat",
+                    elem_id="qa-chat",
+                    height=480,
+                    render_markdown=False,
+                    sanitize_html=True,
+                    latex_delimiters=[],
+                    feedback_options=None,
+                    group_consecutive_messages=False,
+                    allow_tags=False,
+                    placeholder="Ask a question about the documents; every answer is quoted from them.",
+                )
+                with gr.Row():
+                    question = gr.Textbox(
+                        show_label=False, placeholder="Ask a question…", scale=5, elem_id="qa-question", lines=1
+                    )
+                    ask = gr.Button("Ask", variant="primary", scale=1, elem_id="qa-ask")
+                query = gr.Textbox(
+                    label="Retrieval query (follow-ups are rewritten with the conversation)",
+                    interactive=False,
+                    elem_id="qa-query",
+                )
+                clear = gr.Button("New conversation", size="sm", elem_id="qa-clear")
+            with gr.Column(scale=2):
+                gr.Markdown("### Sources")
+                citations = gr.Radio(
+                    label="Citations: select one to see its source", choices=[], elem_id="qa-citations"
+                )
+                source = gr.HTML(render.source_html(None, None), elem_id="qa-source")
+                with gr.Accordion("Retrieval details (scores of each passage)", open=False, elem_id="qa-details"):
+                    details = gr.HTML(render.retrieval_html(None), elem_id="qa-retrieval")
+                with gr.Accordion("Answer as JSON", open=False):
+                    answer_json = gr.JSON(elem_id="qa-json")
+        with gr.Accordion("Documents", open=True, elem_id="qa-documents"):
+            limit_mb = uploads.max_bytes / 2**20
+            files = gr.File(
+                label=f"Add documents ({' '.join(UPLOAD_SUFFIXES)}; at most {limit_mb:.0f} MB each)",
+                file_count="multiple",
+                elem_id="qa-files",
+            )
+            index_button = gr.Button("Index these files", elem_id="qa-index")
+            upload_result = gr.HTML(elem_id="qa-upload-result")
+        with gr.Accordion("Settings", open=False, elem_id="qa-settings"):
+            passages = gr.Slider(
+                1, MAX_PASSAGES, value=engine.settings.passages, step=1, label="Passages to answer from"
+            )
+            mode = gr.Radio(list(ANSWER_MODES), value=ANSWER_MODES[0], label="Answer mode")
+
+        def on_ask(text: str, n_passages: float, answer_mode: str, chat: ChatState | None):
+            chat = chat or ChatState(engine)
+            if not (text or "").strip():
+                gr.Warning("Type a question first.")
+                return (text, chat.messages, gr.skip(), *(gr.skip(),) * 4, chat)
+            try:
+                answer = chat.ask(text, int(n_passages), answer_mode)
+            except QAError as exc:
+                gr.Warning(str(exc))
+                return ("", chat.messages, "", *_panels(None), chat)
+            return ("", chat.messages, answer.rewritten_query, *_panels(answer), chat)
+
+        ask_outputs = [question, chatbot, query, citations, source, details, answer_json, state]
+        ask_inputs = [question, passages, mode, state]
+        ask.click(on_ask, ask_inputs, ask_outputs, api_name="ask", concurrency_id="ask")
+        question.submit(on_ask, ask_inputs, ask_outputs, api_visibility="private", concurrency_id="ask")
+
+        def on_select_message(chat: ChatState | None, event: gr.SelectData):
+            answer = None if chat is None else chat.answer_at(int(event.index))
+            if answer is None:
+                return (gr.skip(),) * 4
+            chat.selected = answer
+            return _panels(answer)
+
+        chatbot.select(on_select_message, [state], [citations, source, details, answer_json], api_visibility="private")
+
+        def on_citation(key: str | None, chat: ChatState | None):
+            # The Sources list belongs to the answer last selected (or asked); its keys say which source.
+            answer = None if chat is None else chat.selected
+            return render.source_html(answer, key) if key else gr.skip()
+
+        citations.change(on_citation, [citations, state], [source], api_visibility="private")
+
+        def on_clear(chat: ChatState | None):
+            if chat is not None:
+                chat.reset()
+            return ([], "", *_panels(None), chat)
+
+        clear.click(
+            on_clear, [state], [chatbot, query, citations, source, details, answer_json, state], api_name="clear"
+        )
+
+        def on_index(paths: list[str] | None, progress=gr.Progress()):
+            if not paths:
+                gr.Warning("Choose files to upload first.")
+                return gr.skip(), gr.skip(), gr.skip()
+            progress(0, desc="checking files")
+
+            def report(done: int, total: int, what: str) -> None:
+                progress((done, total), desc=f"indexing {what}")
+
+            try:
+                result = uploads.ingest([(Path(p), Path(p).name) for p in paths], report)
+            except QAError as exc:
+                return None, render.error_message_html(f"indexing failed: {exc}"), _status(engine)
+            for rejected in result.rejected:
+                gr.Warning(f"{rejected.name} rejected: {rejected.reason}")
+            return None, _upload_html(result), _status(engine)
+
+        index_button.click(
+            on_index,
+            [files],
+            [files, upload_result, status],
+            api_name="upload",
+            concurrency_id="index",
+            concurrency_limit=1,
+        )
+        app.load(lambda: _status(engine), None, status, api_visibility="private")
+    return app
+
+
+def _upload_html(result) -> str:
+    lines = []
+    if result.accepted:
+        names = ", ".join(render.esc(n) for n in result.accepted)
+        lines.append(
+            f'<div class="qa-upload-ok">Indexed {len(result.accepted)} file(s) in {result.seconds:.1f} s: {names}. '
+            "They are searchable now.</div>"
+        )
+    for rejected in result.rejected:
+        lines.append(f'<div class="qa-error">Rejected {render.esc(rejected.name)}: {render.esc(rejected.reason)}</div>')
+    return "".join(lines)
+
+
+def launch(
+    engine: Engine,
+    uploads: Uploads,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    demo: bool = False,
+    block: bool = True,
+) -> gr.Blocks:
+    """Start the server; with ``block`` it serves until interrupted."""
+    app = build_app(engine, uploads, demo=demo)
+    # Two questions at a time: each is one short model call, and the machine has two cores.
+    app.queue(default_concurrency_limit=2)
+    app.launch(
+        server_name=host,
+        server_port=port,
+        prevent_thread_lock=True,
+        ssr_mode=False,
+        share=False,
+        inbrowser=False,
+        quiet=True,
+        show_error=True,
+        max_file_size=uploads.max_bytes,
+        theme=THEME,
+        css=CSS,
+    )
+    if block:
+        app.block_thread()
+    return app

@@ -1,0 +1,74 @@
+"""One browser session's conversation: its ChatSession, the chat messages and the answer behind each.
+
+The engine is shared by all sessions; everything here is per session (kept in ``gr.State``),
+so two people never see each other's history. Nothing here imports gradio.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from qa.answer_types import Answer
+from qa.chat import ChatSession
+from qa.engine import Engine
+from qa.errors import QAError
+from qa.extractive import AnswerSettings
+from ui.render import answer_message_html, error_message_html, user_message_html
+
+# Only the modes that exist: an "llm" mode joins when issue 7 lands.
+ANSWER_MODES: tuple[str, ...] = ("extractive",)
+MAX_PASSAGES = 10
+
+
+@dataclass
+class EngineAnswerer:
+    """Answers through the engine at question time, so an index updated meanwhile is the one used."""
+
+    engine: Engine
+    settings: AnswerSettings
+
+    def answer(self, question: str, query: str | None = None) -> Answer:
+        return self.engine.answerer(self.settings).answer(question, query=query)
+
+
+class ChatState:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.answerer = EngineAnswerer(engine, engine.settings)
+        self.chat = ChatSession(self.answerer)
+        self.messages: list[dict] = []  # gradio's {"role", "content"} messages
+        self.answers: list[Answer | None] = []  # one per assistant message (None for an error)
+        self.selected: Answer | None = None  # the answer whose sources are on show
+
+    def ask(self, question: str, passages: int, mode: str) -> Answer:
+        """Answer ``question`` in this conversation; QAError (shown as a chat message) when it cannot."""
+        self.messages.append({"role": "user", "content": user_message_html(question)})
+        try:
+            if mode not in ANSWER_MODES:
+                raise QAError(f"unknown answer mode {mode!r}; choose one of {', '.join(ANSWER_MODES)}")
+            if not 1 <= passages <= MAX_PASSAGES:
+                raise QAError(f"number of passages must be between 1 and {MAX_PASSAGES}, got {passages}")
+            self.answerer.settings = replace(self.engine.settings, passages=passages)
+            answer = self.chat.ask(question)
+        except QAError as exc:
+            self.messages.append({"role": "assistant", "content": error_message_html(str(exc))})
+            self.answers.append(None)
+            raise
+        self.messages.append({"role": "assistant", "content": answer_message_html(answer)})
+        self.answers.append(answer)
+        self.selected = answer
+        return answer
+
+    def answer_at(self, message_index: int) -> Answer | None:
+        """The answer shown by chat message ``message_index`` (a question's index gives its answer)."""
+        assistant = [i for i, m in enumerate(self.messages) if m["role"] == "assistant"]
+        for position, i in enumerate(assistant):
+            if i >= message_index:
+                return self.answers[position]
+        return None
+
+    def reset(self) -> None:
+        self.chat.reset()
+        self.messages.clear()
+        self.answers.clear()
+        self.selected = None
