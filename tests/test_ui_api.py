@@ -1,0 +1,165 @@
+"""The chat over HTTP with gradio_client, against ``qa serve`` started here on 127.0.0.1.
+
+A server over a small hashing-embedder index covers sessions, concurrency and uploads quickly;
+the real MiniLM model answers about the seed article with citations checked against the stored index.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+from gradio_client import Client, handle_file
+from ui_server import BLOCKED, Server, start_server
+
+from index.build import build_index
+from index.chunking import ChunkerSettings
+from index.embedding import HashingEmbedder
+from index.store import IndexDir
+from qa.types import Document
+
+REPO = Path(__file__).resolve().parents[1]
+OUTPUT = REPO / "test-output"
+ASK_OUTPUTS = ("question", "chat", "query", "citations", "source", "details", "answer")
+
+ANIMALS = [
+    Document(f"{a}.txt", a.title(), f"{a}.txt", f"The {a} eats {food}. The {a} lives in {home}.")
+    for a, food, home in [
+        ("otter", "fish", "rivers"),
+        ("panda", "bamboo", "mountain forests"),
+        ("koala", "eucalyptus leaves", "Australia"),
+        ("camel", "desert plants", "the Sahara"),
+    ]
+]
+
+
+def client(server: Server) -> Client:
+    return Client(server.url, verbose=False, analytics_enabled=False, download_files=False)
+
+
+def ask(c: Client, question: str, passages: int = 3) -> dict:
+    return dict(zip(ASK_OUTPUTS, c.predict(question, passages, "extractive", api_name="/ask"), strict=True))
+
+
+def chat_texts(chat: list[dict]) -> list[str]:
+    return [part["text"] for message in chat for part in message["content"]]
+
+
+@pytest.fixture(scope="module")
+def hashing_server(tmp_path_factory: pytest.TempPathFactory):
+    root = tmp_path_factory.mktemp("api") / "idx"
+    build_index(iter(ANIMALS), root, HashingEmbedder(64), ChunkerSettings(max_tokens=40, overlap_tokens=8))
+    server = start_server(["--index", str(root), "--max-upload-mb", "1"], root.parent / "logs")
+    yield server, root
+    server.stop()
+    assert BLOCKED not in server.stderr()
+
+
+def test_concurrent_sessions_all_get_answers_and_keep_their_own_history(hashing_server) -> None:
+    server, _ = hashing_server
+    plans = {
+        "a": ["What does the otter eat?", "Where does the panda live?", "What does the camel eat?"],
+        "b": ["Where does the koala live?", "What does the panda eat?", "Where does the otter live?"],
+    }
+    results: dict[str, list[dict]] = {}
+    errors: list[BaseException] = []
+
+    def run(name: str) -> None:
+        try:
+            c = client(server)
+            results[name] = [ask(c, q) for q in plans[name]]
+        except BaseException as exc:  # re-raised below: a thread's failure must fail the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(name,)) for name in plans]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    assert not errors, errors
+    for name, questions in plans.items():
+        replies = results[name]
+        assert [r["answer"]["question"] for r in replies] == questions
+        assert all(not r["answer"]["abstained"] and r["answer"]["citations"] for r in replies)
+        final_chat = replies[-1]["chat"]
+        assert len(final_chat) == 2 * len(questions)
+        assert chat_texts(final_chat)[0::2] == questions  # this session's questions only, in order
+
+
+def test_answer_panels_over_http(hashing_server) -> None:
+    server, root = hashing_server
+    reply = ask(client(server), "What does the koala eat?", passages=2)
+    answer = reply["answer"]
+    assert reply["question"] == ""  # the box is cleared for the next question
+    assert reply["query"] == answer["rewritten_query"] == "What does the koala eat?"
+    assert len(answer["hits"]) == 2
+    assert [c[1] for c in reply["citations"]["choices"]] == [f"c{c['n']}" for c in answer["citations"]]
+    index = IndexDir(root).load()
+    for citation in answer["citations"]:
+        assert index.document(citation["doc_id"]).text[citation["start"] : citation["end"]] == citation["quote"]
+        assert "qa-cited" in reply["source"]
+    assert reply["details"].count("<tr>") == 1 + len(answer["hits"])
+
+
+def test_upload_then_ask_without_restart_and_rejections(hashing_server, tmp_path: Path) -> None:
+    server, root = hashing_server
+    c = client(server)
+    good = tmp_path / "lighthouse.md"
+    good.write_text("# Lighthouse\n\nThe lighthouse keeper winds the clock every Tuesday.\n")
+    bad = tmp_path / "payload.exe"
+    bad.write_bytes(b"MZ not a document")
+    big = tmp_path / "big.txt"
+    big.write_text("words " * 200_000)  # 1.2 MB, over the 1 MB limit this server was given
+    _, message, status = c.predict([handle_file(good), handle_file(bad)], api_name="/upload")
+    assert "Indexed 1 file(s)" in message and "lighthouse.md" in message
+    assert "Rejected payload.exe: unsupported file type" in message.replace("&#39;", "'")
+    assert "<b>5</b> documents" in status
+    with pytest.raises(ValueError, match=r"exceeds the maximum file size of 1048576 bytes"):
+        c.predict([handle_file(big)], api_name="/upload")
+    answer = ask(c, "When does the lighthouse keeper wind the clock?")["answer"]
+    assert answer["citations"][0]["doc_id"] == "uploads/lighthouse.md"
+    assert "every Tuesday" in answer["citations"][0]["quote"]
+    uploads = root.with_name(root.name + "-uploads") / "uploads"
+    assert sorted(p.name for p in uploads.iterdir()) == ["lighthouse.md"]
+
+
+@pytest.mark.slow
+def test_seed_article_answer_has_exact_citations(shared: Path, tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for seed in sorted((shared / "seeds").glob("*.txt")):
+        shutil.copy(seed, corpus / seed.name)
+    shutil.copytree(REPO / "docs" / "guide", corpus / "guide")  # other documents to choose among
+    from index.embedding import MiniLMEmbedder
+
+    build_index(_sources(corpus), tmp_path / "idx", MiniLMEmbedder(), ChunkerSettings())
+    server = start_server(["--index", str(tmp_path / "idx")], tmp_path / "logs")
+    try:
+        c = client(server)
+        reply = ask(c, "Who is the head of the UN Counter-Terrorism Office?")
+        follow = ask(c, "What did he call for?")
+    finally:
+        server.stop()
+    assert BLOCKED not in server.stderr()
+    index = IndexDir(tmp_path / "idx").load()
+    for answer in (reply["answer"], follow["answer"]):
+        assert not answer["abstained"] and answer["citations"]
+        for citation in answer["citations"]:
+            document = index.document(citation["doc_id"])
+            assert document.text[citation["start"] : citation["end"]] == citation["quote"]
+            assert citation["doc_id"].startswith("000_")
+        span = answer["short_answer_span"]
+        if span is not None:
+            assert index.document(span["doc_id"]).text[span["start"] : span["end"]] == answer["short_answer"]
+    assert "Voronkov" in reply["answer"]["answer"]
+    OUTPUT.mkdir(exist_ok=True)
+    (OUTPUT / "api-seed-answer.json").write_text(json.dumps(reply["answer"], indent=1, ensure_ascii=False))
+
+
+def _sources(folder: Path):
+    from index.loaders import iter_sources
+
+    return iter_sources([folder])
