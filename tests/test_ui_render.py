@@ -84,7 +84,7 @@ def engine(tmp_path: Path, fake_embedder: HashingEmbedder) -> Engine:
 
 
 def test_esc_keeps_text_and_neutralises_markup() -> None:
-    hostile = '<script>alert("x")</script> [a](javascript:alert(1)) & $y$\nnext'
+    hostile = "<script>alert(\"x\")</script> [a](javascript:alert('1')) &amp; &#35; & $y$\nnext"
     parsed = assert_inert(render.esc(hostile))
     assert parsed.text == hostile
     assert [tag for tag, _ in parsed.tags] == ["br"]

@@ -9,23 +9,21 @@ renderer parses markdown. The markup around it is ours. Nothing here imports gra
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass
 
 from qa.answer_types import Answer, Citation
 from qa.types import Hit
 
-# Characters with a meaning in markdown, GFM autolinks or KaTeX; as character references they
-# are shown literally by every renderer and start no syntax.
-_MARKUP_CHARS = {c: f"&#{ord(c)};" for c in "[]()*_`#!~|\\$:{}+=-"}
-_TABLE = str.maketrans(_MARKUP_CHARS)
+# One pass over the text: HTML's special characters, and those with a meaning in markdown, GFM
+# autolinks or KaTeX, become character references, which every renderer shows literally.
+_TABLE = str.maketrans({c: f"&#{ord(c)};" for c in "&<>\"'[]()*_`#!~|\\$:{}+=-"})
 
 _SNIPPET = 220
 
 
 def esc(text: str) -> str:
     """``text`` as inert HTML: escaped, markdown-neutral, line breaks kept."""
-    return html.escape(text, quote=True).translate(_TABLE).replace("\n", "<br>")
+    return text.translate(_TABLE).replace("\n", "<br>")
 
 
 def _score(value: float | None) -> str:
