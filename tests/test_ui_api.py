@@ -9,11 +9,13 @@ from __future__ import annotations
 import json
 import shutil
 import threading
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 from gradio_client import Client, handle_file
-from ui_server import BLOCKED, Server, start_server
+from ui_server import BLOCKED, OUTPUT, Server, record_timing, start_server
 
 from index.build import build_index
 from index.chunking import ChunkerSettings
@@ -22,7 +24,6 @@ from index.store import IndexDir
 from qa.types import Document
 
 REPO = Path(__file__).resolve().parents[1]
-OUTPUT = REPO / "test-output"
 ASK_OUTPUTS = ("question", "chat", "query", "citations", "source", "details", "answer")
 
 ANIMALS = [
@@ -163,3 +164,36 @@ def _sources(folder: Path):
     from index.loaders import iter_sources
 
     return iter_sources([folder])
+
+
+@pytest.mark.slow
+def test_serve_without_index_builds_and_opens_the_demo_corpus(tmp_path: Path) -> None:
+    env = {"XDG_DATA_HOME": str(tmp_path / "data")}
+    cold = start_server([], tmp_path / "cold", env=env)  # no demo index yet: it is built first
+    try:
+        page_config = urllib.request.urlopen(cold.url + "config", timeout=30).read().decode()
+        began = time.perf_counter()
+        reply = ask(client(cold), "How do I index my own documents?")
+        first_answer = time.perf_counter() - began
+    finally:
+        cold.stop()
+    assert (tmp_path / "data" / "qa" / "demo-index" / "CURRENT").is_file()
+    assert "built-in demo corpus" in page_config and "qa index build" in page_config  # the hint
+    citation = reply["answer"]["citations"][0]
+    assert Path(citation["source"]).parent == REPO / "docs" / "guide"
+    demo_index = IndexDir(tmp_path / "data" / "qa" / "demo-index").load()
+    assert demo_index.document(citation["doc_id"]).text[citation["start"] : citation["end"]] == citation["quote"]
+    warm = start_server([], tmp_path / "warm", env=env)  # the demo index exists now
+    try:
+        began = time.perf_counter()
+        ask(client(warm), "Does it need the internet?")
+        warm_answer = time.perf_counter() - began
+    finally:
+        warm.stop()
+    for server in (cold, warm):
+        assert BLOCKED not in server.stderr()
+    assert "building the demo index" in cold.stderr() and "building the demo index" not in warm.stderr()
+    record_timing("demo_serve_with_demo_build_to_first_http_response_s", cold.seconds_to_ready)
+    record_timing("demo_serve_start_to_first_http_response_s", warm.seconds_to_ready)
+    record_timing("api_first_question_to_answer_s", warm_answer)
+    record_timing("api_first_question_to_answer_after_build_s", first_answer)

@@ -8,14 +8,13 @@ unsupported upload. Screenshots and timings go to ``test-output/``.
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import time
 from pathlib import Path
 
 import pytest
-from ui_server import BLOCKED, Server, start_server
+from ui_server import BLOCKED, OUTPUT, Server, record_timing, start_server
 
 from index.build import build_index
 from index.chunking import ChunkerSettings
@@ -24,7 +23,6 @@ from index.loaders import iter_sources
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[1]
-OUTPUT = REPO / "test-output"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -42,14 +40,6 @@ The vault combination is written on the blue card in the drawer. <script>window.
 <img src=x onerror="window.__xss='img';alert('img')"> [open the vault](javascript:window.__xss='md-link')
 <svg onload="window.__xss='svg'"></svg> <a href="javascript:window.__xss='a'">click</a> **not bold** $x^2$
 """
-
-
-def record_timing(key: str, seconds: float) -> None:
-    OUTPUT.mkdir(exist_ok=True)
-    path = OUTPUT / "timings.json"
-    timings = json.loads(path.read_text()) if path.exists() else {}
-    timings[key] = round(seconds, 3)
-    path.write_text(json.dumps(timings, indent=1))
 
 
 @pytest.fixture(scope="module")

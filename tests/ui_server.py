@@ -6,6 +6,7 @@ this machine fails and is written to its stderr, which the tests check.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -15,7 +16,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+OUTPUT = REPO / "test-output"  # screenshots and timings; ignored by git
 BLOCKED = "NETWORK ACCESS BLOCKED"
+
+
+def record_timing(key: str, seconds: float) -> None:
+    """Keep a measured duration in ``test-output/timings.json`` (the figures quoted in the docs)."""
+    OUTPUT.mkdir(exist_ok=True)
+    path = OUTPUT / "timings.json"
+    timings = json.loads(path.read_text()) if path.exists() else {}
+    timings[key] = round(seconds, 3)
+    path.write_text(json.dumps(timings, indent=1, sort_keys=True))
 
 
 def free_port() -> int:

@@ -165,15 +165,15 @@ def retrieval_html(answer: Answer | None) -> str:
     if answer is None or not answer.hits:
         return '<div class="qa-sources-empty">No passages retrieved yet.</div>'
     rows = "".join(
-        f"<tr><td>{i}</td><td>{_where(h.title, h.source, h.page, h.start, h.end)}"
-        f'<div class="qa-snippet">{esc(_snippet(h.text))}</div></td>'
-        f'<td class="qa-num">{_score(h.scores.dense)}</td><td class="qa-num">{_score(h.scores.bm25)}</td>'
-        f'<td class="qa-num">{_score(h.score)}</td></tr>'
+        f'<tr><td>{i}</td><td class="qa-num">{_score(h.scores.dense)}</td>'
+        f'<td class="qa-num">{_score(h.scores.bm25)}</td><td class="qa-num">{_score(h.score)}</td>'
+        f'<td>{_where(h.title, h.source, h.page, h.start, h.end)}<div class="qa-snippet">{esc(_snippet(h.text))}</div>'
+        "</td></tr>"
         for i, h in enumerate(answer.hits, 1)
     )
     return (
-        '<table class="qa-retrieval"><thead><tr><th>#</th><th>passage</th><th>dense</th><th>BM25</th>'
-        f"<th>fused</th></tr></thead><tbody>{rows}</tbody></table>"
+        '<table class="qa-retrieval"><thead><tr><th>#</th><th>dense</th><th>BM25</th><th>fused</th>'
+        f"<th>passage</th></tr></thead><tbody>{rows}</tbody></table>"
     )
 
 
