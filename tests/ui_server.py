@@ -41,6 +41,7 @@ class Server:
     url: str
     log_dir: Path
     seconds_to_ready: float  # from starting the process to its first HTTP answer
+    seconds_to_model: float = 0.0  # ... to saying it is ready to answer (model loaded)
 
     def stderr(self) -> str:
         return (self.log_dir / "stderr.txt").read_text(errors="replace")
@@ -81,10 +82,12 @@ def start_server(args: list[str], log_dir: Path, env: dict[str, str] | None = No
             server.stop()
             tail = server.stderr()[-4000:]
             raise RuntimeError(f"qa serve did not answer on port {port} in {timeout:.0f}s; stderr:\n{tail}")
-        if _answers(port):
+        if not server.seconds_to_ready and _answers(port):
             server.seconds_to_ready = time.perf_counter() - began
+        if server.seconds_to_ready and "qa: serving" in (log_dir / "stdout.txt").read_text(errors="replace"):
+            server.seconds_to_model = time.perf_counter() - began
             return server
-        time.sleep(0.2)
+        time.sleep(0.1)
 
 
 def _answers(port: int) -> bool:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from qa.config import DEMO_CORPUS, demo_index_dir
@@ -32,9 +34,8 @@ def _serve_command(args: argparse.Namespace) -> int:
     embedder = _ensure_demo_index(root) if demo else None
     engine = Engine(root, embedder)
     engine.retriever()  # IndexNotFound / IndexMismatch now, as a message, rather than at the first question
-    warm_up = getattr(engine.embedder, "warm_up", None)
-    if warm_up is not None:
-        warm_up()  # the first question should not pay for loading the model
+    # The model loads while gradio imports and the server starts, so the first question need not wait for it.
+    warm_up = _in_background(getattr(engine.embedder, "warm_up", lambda: None))
     uploads_dir = args.uploads or root.with_name(root.name + "-uploads")
     max_mb = args.max_upload_mb if args.max_upload_mb is not None else DEFAULT_MAX_MB
     uploads = Uploads(engine, uploads_dir, max_bytes=int(max_mb * 2**20))
@@ -43,12 +44,35 @@ def _serve_command(args: argparse.Namespace) -> int:
 
     app = launch(engine, uploads, host=args.host, port=args.port, demo=demo, block=False)
     url = f"http://{args.host}:{args.port}/"
+    print(f"qa: page up at {url} after {time.perf_counter() - began:.1f}s; loading the model", flush=True)
+    warm_up()
     print(f"qa: serving {root} at {url} (ready in {time.perf_counter() - began:.1f}s; Ctrl+C stops)", flush=True)
     try:
         app.block_thread()
     finally:
         app.close()
     return 0
+
+
+def _in_background(work: Callable[[], object]) -> Callable[[], None]:
+    """Start ``work`` on a thread; the returned function waits for it and re-raises its error."""
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            work()
+        except BaseException as exc:  # re-raised by wait() in the main thread
+            failure.append(exc)
+
+    thread = threading.Thread(target=run, name="qa-warm-up", daemon=True)
+    thread.start()
+
+    def wait() -> None:
+        thread.join()
+        if failure:
+            raise failure[0]
+
+    return wait
 
 
 def _ensure_demo_index(root: Path):
