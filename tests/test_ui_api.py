@@ -97,7 +97,8 @@ def test_answer_panels_over_http(hashing_server) -> None:
     assert reply["question"] == ""  # the box is cleared for the next question
     assert reply["query"] == answer["rewritten_query"] == "What does the koala eat?"
     assert len(answer["hits"]) == 2
-    assert [c[1] for c in reply["citations"]["choices"]] == [f"c{c['n']}" for c in answer["citations"]]
+    assert [c[1] for c in reply["citations"]["choices"]] == [f"1:c{c['n']}" for c in answer["citations"]]
+    assert reply["citations"]["value"] == "1:c1"
     index = IndexDir(root).load()
     for citation in answer["citations"]:
         assert index.document(citation["doc_id"]).text[citation["start"] : citation["end"]] == citation["quote"]

@@ -8,6 +8,7 @@ unsupported upload. Screenshots and timings go to ``test-output/``.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import time
@@ -145,13 +146,25 @@ def test_question_shows_answer_with_highlighted_span(page) -> None:
     page.screenshot(path=str(OUTPUT / "browser-answered-chat.png"), full_page=True)
 
 
-def test_selecting_an_earlier_answer_shows_its_sources(page) -> None:
+def source_head_includes(page, text: str) -> None:
+    page.wait_for_function(
+        f"document.querySelector('#qa-source .qa-source-head').innerText.includes({json.dumps(text)})"
+    )
+
+
+def test_selecting_a_citation_or_an_earlier_answer_shows_its_source(page) -> None:
     ask(page, "Who is the head of the UN Counter-Terrorism Office?")
     ask(page, "How do I index my own documents?")
     assert "ISIL" not in page.inner_text("#qa-source .qa-source-head")
-    page.locator("#qa-chat [data-testid=bot]").first.click()
-    page.wait_for_function("document.querySelector('#qa-source .qa-source-head').innerText.includes('ISIL')")
+    labels = page.locator("#qa-citations label")
+    assert labels.first.inner_text().startswith("Q2 [1]") and labels.last.inner_text().startswith("Q1 [1]")
+    labels.last.click()  # a citation of the first answer
+    source_head_includes(page, "ISIL")
     assert "Voronkov" in page.inner_text("#qa-source mark.qa-cited")
+    labels.first.click()
+    page.wait_for_function("!document.querySelector('#qa-source .qa-source-head').innerText.includes('ISIL')")
+    page.locator("#qa-chat [data-testid=bot]").first.click()  # the first answer's bubble
+    source_head_includes(page, "ISIL")
 
 
 def test_uploaded_document_is_searchable_without_restart(page, tmp_path: Path) -> None:

@@ -71,3 +71,20 @@ def test_reset_forgets_the_conversation(engine: Engine) -> None:
     chat.ask("What does the otter eat?", 3, "extractive")
     chat.reset()
     assert chat.messages == [] and chat.answers == [] and chat.chat.turns == [] and chat.selected is None
+
+
+def test_sources_of_the_whole_conversation_can_be_chosen(engine: Engine) -> None:
+    chat = ChatState(engine)
+    first = chat.ask("What does the otter eat?", 2, "extractive")
+    with pytest.raises(QAError):
+        chat.ask("What does the panda eat?", 2, "llm")  # Q2 fails: it has no sources
+    third = chat.ask("What does the koala eat?", 2, "extractive")
+    choices = chat.source_choices()
+    assert [key for _, key in choices] == [f"3:c{c.n}" for c in third.citations] + [
+        f"1:c{c.n}" for c in first.citations
+    ]
+    assert choices[-1][0].startswith("Q1 [1] ")
+    assert chat.first_source(first) == "1:c1" and chat.first_source(third) == "3:c1"
+    assert chat.source("1:c1") == (first, "c1") and chat.selected is first
+    assert chat.source("2:c1") == (None, "c1") and chat.selected is first
+    assert chat.source("9:c1") == (None, None) and chat.source("junk") == (None, None)

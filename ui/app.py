@@ -69,19 +69,17 @@ def _status(engine: Engine) -> str:
     )
 
 
-def _choices(answer) -> list[tuple[str, str]]:
-    return [] if answer is None else [(c.label, c.key) for c in render.source_choices(answer)]
-
-
-def _panels(answer):
-    """The Sources list, the selected source, the retrieval details and the answer JSON for ``answer``."""
-    choices = _choices(answer)
-    key = choices[0][1] if choices else None
+def _panels(chat: ChatState | None, answer):
+    """The Sources list (with ``answer``'s first source chosen), that source, retrieval details and JSON."""
+    if chat is None or answer is None:
+        return gr.Radio(choices=[], value=None), render.source_html(None, None), render.retrieval_html(None), None
+    choice = chat.first_source(answer)
+    key = choice.partition(":")[2] if choice else None
     return (
-        gr.Radio(choices=choices, value=key),
+        gr.Radio(choices=chat.source_choices(), value=choice),
         render.source_html(answer, key),
         render.retrieval_html(answer),
-        None if answer is None else answer.to_json(),
+        answer.to_json(),
     )
 
 
@@ -118,7 +116,9 @@ def build_app(engine: Engine, uploads: Uploads, *, demo: bool = False) -> gr.Blo
             with gr.Column(scale=2):
                 gr.Markdown("### Sources")
                 citations = gr.Radio(
-                    label="Citations: select one to see its source", choices=[], elem_id="qa-citations"
+                    label="Citations of this conversation (newest first): select one to see its source",
+                    choices=[],
+                    elem_id="qa-citations",
                 )
                 source = gr.HTML(render.source_html(None, None), elem_id="qa-source")
                 with gr.Accordion("Retrieval details (scores of each passage)", open=False, elem_id="qa-details"):
@@ -149,8 +149,8 @@ def build_app(engine: Engine, uploads: Uploads, *, demo: bool = False) -> gr.Blo
                 answer = chat.ask(text, int(n_passages), answer_mode)
             except QAError as exc:
                 gr.Warning(str(exc))
-                return ("", chat.messages, "", *_panels(None), chat)
-            return ("", chat.messages, answer.rewritten_query, *_panels(answer), chat)
+                return ("", chat.messages, "", *_panels(chat, chat.selected), chat)
+            return ("", chat.messages, answer.rewritten_query, *_panels(chat, answer), chat)
 
         ask_outputs = [question, chatbot, query, citations, source, details, answer_json, state]
         ask_inputs = [question, passages, mode, state]
@@ -162,21 +162,22 @@ def build_app(engine: Engine, uploads: Uploads, *, demo: bool = False) -> gr.Blo
             if answer is None:
                 return (gr.skip(),) * 4
             chat.selected = answer
-            return _panels(answer)
+            return _panels(chat, answer)
 
         chatbot.select(on_select_message, [state], [citations, source, details, answer_json], api_visibility="private")
 
-        def on_citation(key: str | None, chat: ChatState | None):
-            # The Sources list belongs to the answer last selected (or asked); its keys say which source.
-            answer = None if chat is None else chat.selected
-            return render.source_html(answer, key) if key else gr.skip()
+        def on_citation(choice: str | None, chat: ChatState | None):
+            answer, key = (None, None) if chat is None or not choice else chat.source(choice)
+            if answer is None:
+                return gr.skip(), gr.skip(), gr.skip()
+            return render.source_html(answer, key), render.retrieval_html(answer), answer.to_json()
 
-        citations.change(on_citation, [citations, state], [source], api_visibility="private")
+        citations.input(on_citation, [citations, state], [source, details, answer_json], api_visibility="private")
 
         def on_clear(chat: ChatState | None):
             if chat is not None:
                 chat.reset()
-            return ([], "", *_panels(None), chat)
+            return ([], "", *_panels(None, None), chat)
 
         clear.click(
             on_clear, [state], [chatbot, query, citations, source, details, answer_json, state], api_name="clear"

@@ -13,7 +13,7 @@ from qa.chat import ChatSession
 from qa.engine import Engine
 from qa.errors import QAError
 from qa.extractive import AnswerSettings
-from ui.render import answer_message_html, error_message_html, user_message_html
+from ui.render import answer_message_html, error_message_html, source_choices, user_message_html
 
 # Only the modes that exist: an "llm" mode joins when issue 7 lands.
 ANSWER_MODES: tuple[str, ...] = ("extractive",)
@@ -66,6 +66,31 @@ class ChatState:
             if i >= message_index:
                 return self.answers[position]
         return None
+
+    def source_choices(self) -> list[tuple[str, str]]:
+        """Every source of the conversation, newest answer first: ``(label, "turn:key")``; turn 1 is Q1."""
+        choices: list[tuple[str, str]] = []
+        for turn in range(len(self.answers), 0, -1):
+            answer = self.answers[turn - 1]
+            if answer is not None:
+                choices += [(f"Q{turn} {c.label}", f"{turn}:{c.key}") for c in source_choices(answer)]
+        return choices
+
+    def first_source(self, answer: Answer) -> str | None:
+        """The choice shown first for ``answer``: its citation [1], or its closest passage."""
+        turn = next((i for i, a in enumerate(self.answers, 1) if a is answer), None)
+        own = source_choices(answer) if turn is not None else []
+        return f"{turn}:{own[0].key}" if own else None
+
+    def source(self, choice: str) -> tuple[Answer | None, str | None]:
+        """The answer and its own source key for a ``source_choices`` value; that answer becomes selected."""
+        turn, _, key = choice.partition(":")
+        if not turn.isdigit() or not 1 <= int(turn) <= len(self.answers):
+            return None, None
+        answer = self.answers[int(turn) - 1]
+        if answer is not None:
+            self.selected = answer
+        return answer, key
 
     def reset(self) -> None:
         self.chat.reset()
