@@ -196,5 +196,6 @@ def test_serve_without_index_builds_and_opens_the_demo_corpus(tmp_path: Path) ->
     assert "building the demo index" in cold.stderr() and "building the demo index" not in warm.stderr()
     record_timing("demo_serve_with_demo_build_to_first_http_response_s", cold.seconds_to_ready)
     record_timing("demo_serve_start_to_first_http_response_s", warm.seconds_to_ready)
+    record_timing("demo_serve_start_to_ready_to_answer_s", warm.seconds_to_model)
     record_timing("api_first_question_to_answer_s", warm_answer)
     record_timing("api_first_question_to_answer_after_build_s", first_answer)

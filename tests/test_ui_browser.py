@@ -53,6 +53,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, shared: Path, minilm):
     build_index(iter_sources([corpus]), base / "idx", minilm, ChunkerSettings())
     running = start_server(["--index", str(base / "idx")], base / "logs")
     record_timing("serve_start_to_first_http_response_s", running.seconds_to_ready)
+    record_timing("serve_start_to_ready_to_answer_s", running.seconds_to_model)
     yield running
     running.stop()
     assert BLOCKED not in running.stderr()
