@@ -117,7 +117,7 @@ WATCH_PROGRESS = """() => {
 def upload(page, path: Path) -> str:
     """Upload ``path`` and press Index; the result message (progress texts seen go to ``window.__progress``)."""
     page.set_input_files("#qa-files input[type=file]", str(path))
-    page.wait_for_selector(f"#qa-files :text('{path.name}')")
+    page.locator("#qa-files .file-preview").wait_for()  # uploaded to the server, listed by the component
     page.evaluate(WATCH_PROGRESS)
     page.click("#qa-index")
     page.wait_for_selector("#qa-upload-result .qa-upload-ok, #qa-upload-result .qa-error", timeout=ANSWER_TIMEOUT_MS)
@@ -210,3 +210,14 @@ def test_unsupported_upload_is_rejected_with_a_clear_message(page, tmp_path: Pat
     result = upload(page, program)
     assert "Rejected setup.exe: unsupported file type '.exe'" in result
     assert "Indexed" not in result
+    page.wait_for_selector(".toast-body :text('setup.exe rejected')")  # the warning toast says so too
+
+
+def test_hostile_file_name_is_shown_as_text(page, tmp_path: Path) -> None:
+    hostile = tmp_path / "x<img src=x onerror=\"window.__xss='name';alert(1)\">.exe"
+    hostile.write_bytes(b"MZ")
+    result = upload(page, hostile)
+    page.wait_for_timeout(1000)
+    assert "unsupported file type '.exe'" in result
+    assert page.evaluate("window.__xss") is None and page.dialogs == []
+    assert page.locator("#qa-upload-result img, .toast-body img").count() == 0

@@ -148,7 +148,7 @@ def build_app(engine: Engine, uploads: Uploads, *, demo: bool = False) -> gr.Blo
             try:
                 answer = chat.ask(text, int(n_passages), answer_mode)
             except QAError as exc:
-                gr.Warning(str(exc))
+                gr.Warning(render.esc(str(exc)))  # toasts render HTML, and the message may quote a document
                 return ("", chat.messages, "", *_panels(chat, chat.selected), chat)
             return ("", chat.messages, answer.rewritten_query, *_panels(chat, answer), chat)
 
@@ -197,7 +197,7 @@ def build_app(engine: Engine, uploads: Uploads, *, demo: bool = False) -> gr.Blo
             except QAError as exc:
                 return None, render.error_message_html(f"indexing failed: {exc}"), _status(engine)
             for rejected in result.rejected:
-                gr.Warning(f"{rejected.name} rejected: {rejected.reason}")
+                gr.Warning(render.esc(f"{rejected.name} rejected: {rejected.reason}"))
             return None, _upload_html(result), _status(engine)
 
         index_button.click(
@@ -246,7 +246,7 @@ def launch(
         share=False,
         inbrowser=False,
         quiet=True,
-        show_error=True,
+        show_error=False,  # an unexpected error's text could quote a document; QAErrors are shown, escaped
         max_file_size=uploads.max_bytes,
         theme=THEME,
         css=CSS,
