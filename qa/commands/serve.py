@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import threading
 import time
@@ -35,7 +36,7 @@ def _serve_command(args: argparse.Namespace) -> int:
     engine = Engine(root, embedder)
     engine.retriever()  # IndexNotFound / IndexMismatch now, as a message, rather than at the first question
     # The model loads while gradio imports and the server starts, so the first question need not wait for it.
-    warm_up = _in_background(getattr(engine.embedder, "warm_up", lambda: None))
+    warm_up = _in_background(lambda: _warm_up(engine))
     uploads_dir = args.uploads or root.with_name(root.name + "-uploads")
     max_mb = args.max_upload_mb if args.max_upload_mb is not None else DEFAULT_MAX_MB
     uploads = Uploads(engine, uploads_dir, max_bytes=int(max_mb * 2**20))
@@ -52,6 +53,15 @@ def _serve_command(args: argparse.Namespace) -> int:
     finally:
         app.close()
     return 0
+
+
+def _warm_up(engine) -> None:
+    """Load the model and run one question through every stage (sentence splitter, tokenizers, BM25)."""
+    from qa.errors import QAError
+
+    # An empty index has nothing to warm; the first real question reports any real problem.
+    with contextlib.suppress(QAError):
+        engine.ask("What is this about?")
 
 
 def _in_background(work: Callable[[], object]) -> Callable[[], None]:
