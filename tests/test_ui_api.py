@@ -6,6 +6,7 @@ the real MiniLM model answers about the seed article with citations checked agai
 
 from __future__ import annotations
 
+import html
 import json
 import shutil
 import threading
@@ -46,7 +47,8 @@ def ask(c: Client, question: str, passages: int = 3) -> dict:
 
 
 def chat_texts(chat: list[dict]) -> list[str]:
-    return [part["text"] for message in chat for part in message["content"]]
+    """The messages as the browser shows them (they are sent as escaped HTML)."""
+    return [html.unescape(part["text"]) for message in chat for part in message["content"]]
 
 
 @pytest.fixture(scope="module")
@@ -129,36 +131,55 @@ def test_upload_then_ask_without_restart_and_rejections(hashing_server, tmp_path
 
 
 @pytest.mark.slow
-def test_seed_article_answer_has_exact_citations(shared: Path, tmp_path: Path) -> None:
+def test_seed_article_answers_have_exact_citations(shared: Path, tmp_path: Path, minilm) -> None:
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     for seed in sorted((shared / "seeds").glob("*.txt")):
         shutil.copy(seed, corpus / seed.name)
     shutil.copytree(REPO / "docs" / "guide", corpus / "guide")  # other documents to choose among
-    from index.embedding import MiniLMEmbedder
-
-    build_index(_sources(corpus), tmp_path / "idx", MiniLMEmbedder(), ChunkerSettings())
+    build_index(_sources(corpus), tmp_path / "idx", minilm, ChunkerSettings())
     server = start_server(["--index", str(tmp_path / "idx")], tmp_path / "logs")
+    questions = [
+        "Who is the head of the UN Counter-Terrorism Office?",
+        "What did he call for?",
+        "Who did the UN official brief?",
+        "What does ISIL focus on now?",
+    ]
+    plans = {1: questions[:2], 2: questions[2:]}  # session 1 asks a follow-up
+    replies: dict[int, list[dict]] = {}
     try:
-        c = client(server)
-        reply = ask(c, "Who is the head of the UN Counter-Terrorism Office?")
-        follow = ask(c, "What did he call for?")
+        replies[0] = [ask(client(server), questions[0])]
+        first_alone = replies[0][0]
+
+        def run(n: int) -> None:  # two more sessions at once, with the real model
+            c = client(server)
+            replies[n] = [ask(c, q) for q in plans[n]]
+
+        threads = [threading.Thread(target=run, args=(n,)) for n in (1, 2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=300)
     finally:
         server.stop()
     assert BLOCKED not in server.stderr()
+    assert sorted(replies) == [0, 1, 2] and [len(replies[n]) for n in (1, 2)] == [2, 2]
     index = IndexDir(tmp_path / "idx").load()
-    for answer in (reply["answer"], follow["answer"]):
+    for reply in (r for n in sorted(replies) for r in replies[n]):
+        answer = reply["answer"]
         assert not answer["abstained"] and answer["citations"]
         for citation in answer["citations"]:
-            document = index.document(citation["doc_id"])
-            assert document.text[citation["start"] : citation["end"]] == citation["quote"]
-            assert citation["doc_id"].startswith("000_")
+            assert index.document(citation["doc_id"]).text[citation["start"] : citation["end"]] == citation["quote"]
         span = answer["short_answer_span"]
         if span is not None:
             assert index.document(span["doc_id"]).text[span["start"] : span["end"]] == answer["short_answer"]
-    assert "Voronkov" in reply["answer"]["answer"]
+    assert first_alone["answer"]["citations"][0]["doc_id"].startswith("000_")
+    assert "Voronkov" in first_alone["answer"]["answer"]
+    assert first_alone["answer"]["short_answer"] == "Vladimir Voronkov"
+    for n in (1, 2):
+        assert chat_texts(replies[n][-1]["chat"])[0::2] == plans[n]  # each session its own history
     OUTPUT.mkdir(exist_ok=True)
-    (OUTPUT / "api-seed-answer.json").write_text(json.dumps(reply["answer"], indent=1, ensure_ascii=False))
+    (OUTPUT / "api-seed-answer.json").write_text(json.dumps(first_alone["answer"], indent=1, ensure_ascii=False))
 
 
 def _sources(folder: Path):
