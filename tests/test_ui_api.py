@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import shutil
+import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -220,3 +223,18 @@ def test_serve_without_index_builds_and_opens_the_demo_corpus(tmp_path: Path) ->
     record_timing("demo_serve_start_to_ready_to_answer_s", warm.seconds_to_model)
     record_timing("api_first_question_to_answer_s", warm_answer)
     record_timing("api_first_question_to_answer_after_build_s", first_answer)
+
+
+def test_serve_on_a_missing_index_fails_with_a_message(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    missing = tmp_path / "nothing-here"
+    done = subprocess.run(
+        [sys.executable, "-m", "qa.cli", "serve", "--index", str(missing), "--port", "9"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    assert f"qa: error: no index at {missing}" in done.stderr
+    assert not missing.exists()
