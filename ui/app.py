@@ -209,6 +209,8 @@ def build_app(engine: Engine, uploads: Uploads, *, demo: bool = False) -> gr.Blo
             concurrency_limit=1,
         )
         app.load(lambda: _status(engine), None, status, api_visibility="private")
+        # Another session's upload changes the index too; a cheap re-read keeps this line true.
+        gr.Timer(15).tick(lambda: _status(engine), None, status, api_visibility="private", show_progress="hidden")
     return app
 
 
