@@ -155,7 +155,7 @@ def source_head_includes(page, text: str) -> None:
 
 def test_selecting_a_citation_or_an_earlier_answer_shows_its_source(page) -> None:
     ask(page, "Who is the head of the UN Counter-Terrorism Office?")
-    ask(page, "How do I index my own documents?")
+    record_timing("browser_later_question_to_answer_s", ask(page, "How do I index my own documents?"))
     assert "ISIL" not in page.inner_text("#qa-source .qa-source-head")
     labels = page.locator("#qa-citations label")
     assert labels.first.inner_text().startswith("Q2 [1]") and labels.last.inner_text().startswith("Q1 [1]")

@@ -152,3 +152,12 @@ def test_status_line_is_escaped() -> None:
 def test_choices_follow_the_citations(engine: Engine) -> None:
     answer: Answer = engine.ask("Who designed the Golden Gate Bridge?")
     assert [c.key for c in render.source_choices(answer)] == [f"c{c.n}" for c in answer.citations]
+
+
+def test_a_rewritten_follow_up_shows_the_query_searched(engine: Engine) -> None:
+    answer = engine.answerer().answer("When did it burn?", query="When did the Hindenburg airship burn?")
+    parsed = assert_inert(render.answer_message_html(answer))
+    assert parsed.by_class["qa-query-text"] == ["When did the Hindenburg airship burn?"]
+    assert "rewritten from the conversation" in parsed.by_class["qa-query"][0]
+    plain = Parsed(render.answer_message_html(engine.ask("When did the Hindenburg burn?")))
+    assert "rewritten" not in plain.by_class["qa-query"][0]
