@@ -72,7 +72,6 @@ class IngestResult:
     accepted: list[str] = field(default_factory=list)  # safe names now indexed
     rejected: list[UploadRejected] = field(default_factory=list)
     seconds: float = 0.0
-    summary: str = ""  # what the index update did, for people
 
 
 class Uploads:
