@@ -133,6 +133,40 @@ def test_upload_then_ask_without_restart_and_rejections(hashing_server, tmp_path
     assert sorted(p.name for p in uploads.iterdir()) == ["lighthouse.md"]
 
 
+def test_pdf_docx_and_html_uploads_are_answered_with_pages(hashing_server, tmp_path: Path) -> None:
+    import docx
+    from reportlab.pdfgen import canvas
+
+    server, root = hashing_server
+    pdf_path = tmp_path / "almanac.pdf"
+    pdf = canvas.Canvas(str(pdf_path))
+    for line in ("The almanac lists the tides of the northern harbour.", "Glaciers retreat forty metres a year."):
+        pdf.drawString(72, 720, line)
+        pdf.showPage()
+    pdf.save()
+    word = docx.Document()
+    word.add_paragraph("The orchestra rehearses in the old granary on Thursdays.")
+    word.save(str(tmp_path / "orchestra.docx"))
+    (tmp_path / "ferry.html").write_text(
+        "<html><head><title>Ferry</title></head><body><nav>menu</nav><main><p>The ferry to the island "
+        "leaves from pier seven at noon.</p></main></body></html>"
+    )
+    c = client(server)
+    files = [handle_file(tmp_path / name) for name in ("almanac.pdf", "orchestra.docx", "ferry.html")]
+    _, message, _ = c.predict(files, api_name="/upload")
+    assert "Indexed 3 file(s)" in message, message
+    index = IndexDir(root).load()
+    for question, doc_id, page, words in [
+        ("How fast do glaciers retreat each year?", "uploads/almanac.pdf", 2, "forty metres"),
+        ("Where does the orchestra rehearse?", "uploads/orchestra.docx", None, "old granary"),
+        ("Where does the ferry to the island leave from?", "uploads/ferry.html", None, "pier seven"),
+    ]:
+        citation = ask(c, question)["answer"]["citations"][0]
+        assert (citation["doc_id"], citation["page"]) == (doc_id, page)
+        assert words in citation["quote"]
+        assert index.document(doc_id).text[citation["start"] : citation["end"]] == citation["quote"]
+
+
 @pytest.mark.slow
 def test_seed_article_answers_have_exact_citations(shared: Path, tmp_path: Path, minilm) -> None:
     corpus = tmp_path / "corpus"
