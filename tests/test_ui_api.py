@@ -111,6 +111,17 @@ def test_answer_panels_over_http(hashing_server) -> None:
     assert reply["details"].count("<tr>") == 1 + len(answer["hits"])
 
 
+def test_new_conversation_forgets_the_history(hashing_server) -> None:
+    server, _ = hashing_server
+    c = client(server)
+    ask(c, "What does the otter eat?")
+    cleared = dict(zip(ASK_OUTPUTS[1:], c.predict(api_name="/clear"), strict=True))
+    assert cleared["chat"] == [] and cleared["answer"] is None and cleared["citations"]["choices"] == []
+    reply = ask(c, "Where does the camel live?")
+    assert chat_texts(reply["chat"])[0::2] == ["Where does the camel live?"]
+    assert [key for _, key in reply["citations"]["choices"]] == ["1:c1"]  # numbering starts again
+
+
 def test_upload_then_ask_without_restart_and_rejections(hashing_server, tmp_path: Path) -> None:
     server, root = hashing_server
     c = client(server)

@@ -100,6 +100,7 @@ def build_app(engine: Engine, uploads: Uploads, *, demo: bool = False) -> gr.Blo
                     feedback_options=None,
                     group_consecutive_messages=False,
                     allow_tags=False,
+                    buttons=["copy", "copy_all"],  # not "share": it posts to a website
                     placeholder="Ask a question about the documents; every answer is quoted from them.",
                 )
                 with gr.Row():
@@ -179,9 +180,9 @@ def build_app(engine: Engine, uploads: Uploads, *, demo: bool = False) -> gr.Blo
                 chat.reset()
             return ([], "", *_panels(None, None), chat)
 
-        clear.click(
-            on_clear, [state], [chatbot, query, citations, source, details, answer_json, state], api_name="clear"
-        )
+        clear_outputs = [chatbot, query, citations, source, details, answer_json, state]
+        clear.click(on_clear, [state], clear_outputs, api_name="clear")
+        chatbot.clear(on_clear, [state], clear_outputs, api_visibility="private")  # the bin icon of the chat
 
         def on_index(paths: list[str] | None, progress=gr.Progress()):
             if not paths:
