@@ -23,6 +23,7 @@ from ui.session import ANSWER_MODES, MAX_PASSAGES, ChatState
 from ui.uploads import UPLOAD_SUFFIXES, Uploads
 
 CSS = """
+#qa-chat .qa-quote { white-space: normal; }
 #qa-chat .qa-marker { color: var(--color-accent); font-weight: 600; }
 #qa-chat .qa-query, .qa-status { color: var(--body-text-color-subdued); font-size: 0.9em; margin-top: .4em; }
 #qa-chat .qa-abstain { border-left: 3px solid #d97706; padding-left: .5em; }

@@ -21,9 +21,10 @@ _TABLE = str.maketrans({c: f"&#{ord(c)};" for c in "&<>\"'[]()*_`#!~|\\$:{}+=-"}
 _SNIPPET = 220
 
 
-def esc(text: str) -> str:
-    """``text`` as inert HTML: escaped, markdown-neutral, line breaks kept."""
-    return text.translate(_TABLE).replace("\n", "<br>")
+def esc(text: str, breaks: bool = True) -> str:
+    """``text`` as inert HTML: escaped and markdown-neutral; line breaks kept as ``<br>`` if ``breaks``."""
+    escaped = text.translate(_TABLE)
+    return escaped.replace("\n", "<br>") if breaks else escaped
 
 
 def _score(value: float | None) -> str:
@@ -60,7 +61,8 @@ def answer_message_html(answer: Answer) -> str:
             parts.append(f'<div class="qa-closest">Closest passages:<ol>{items}</ol></div>')
     else:
         body = " ".join(
-            f'<span class="qa-quote">{esc(c.quote)}</span> <sup class="qa-marker">[{c.n}]</sup>'
+            # Hard-wrapped source lines flow in the answer (CSS); the Sources panel keeps the layout.
+            f'<span class="qa-quote">{esc(c.quote, breaks=False)}</span> <sup class="qa-marker">[{c.n}]</sup>'
             for c in answer.citations
         )
         parts.append(f'<div class="qa-answer">{body}</div>')
