@@ -34,7 +34,9 @@ strong.qa-short { text-decoration: underline; }
 .qa-source-head { font-size: .9em; margin-bottom: .4em; }
 .qa-title { font-weight: 600; }
 .qa-snippet { color: var(--body-text-color-subdued); font-size: .9em; }
-table.qa-retrieval { width: 100%; table-layout: auto; }
+table.qa-retrieval { width: 100%; table-layout: fixed; }
+table.qa-retrieval th:first-child { width: 2.2em; }
+table.qa-retrieval th:nth-child(n+2):nth-child(-n+4) { width: 4.6em; }
 table.qa-retrieval td.qa-num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 .qa-source, table.qa-retrieval td { overflow-wrap: anywhere; }
 """
