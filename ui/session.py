@@ -6,6 +6,7 @@ so two people never see each other's history. Nothing here imports gradio.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, replace
 
 from qa.answer_types import Answer
@@ -39,9 +40,15 @@ class ChatState:
         self.messages: list[dict] = []  # gradio's {"role", "content"} messages
         self.answers: list[Answer | None] = []  # one per assistant message (None for an error)
         self.selected: Answer | None = None  # the answer whose sources are on show
+        # One tab can send a second question before the first is answered (the queue runs two at once).
+        self._lock = threading.Lock()
 
     def ask(self, question: str, passages: int, mode: str) -> Answer:
         """Answer ``question`` in this conversation; QAError (shown as a chat message) when it cannot."""
+        with self._lock:
+            return self._ask(question, passages, mode)
+
+    def _ask(self, question: str, passages: int, mode: str) -> Answer:
         self.messages.append({"role": "user", "content": user_message_html(question)})
         try:
             if mode not in ANSWER_MODES:
@@ -50,8 +57,10 @@ class ChatState:
                 raise QAError(f"number of passages must be between 1 and {MAX_PASSAGES}, got {passages}")
             self.answerer.settings = replace(self.engine.settings, passages=passages)
             answer = self.chat.ask(question)
-        except QAError as exc:
-            self.messages.append({"role": "assistant", "content": error_message_html(str(exc))})
+        except Exception as exc:
+            # A bug's text is not for the page (it may quote a document): the server log has it.
+            shown = str(exc) if isinstance(exc, QAError) else "internal error; the server log has the details"
+            self.messages.append({"role": "assistant", "content": error_message_html(shown)})
             self.answers.append(None)
             raise
         self.messages.append({"role": "assistant", "content": answer_message_html(answer)})
@@ -93,6 +102,10 @@ class ChatState:
         return answer, key
 
     def reset(self) -> None:
+        with self._lock:
+            self._reset()
+
+    def _reset(self) -> None:
         self.chat.reset()
         self.messages.clear()
         self.answers.clear()
