@@ -88,3 +88,19 @@ def test_sources_of_the_whole_conversation_can_be_chosen(engine: Engine) -> None
     assert chat.source("1:c1") == (first, "c1") and chat.selected is first
     assert chat.source("2:c1") == (None, "c1") and chat.selected is first
     assert chat.source("9:c1") == (None, None) and chat.source("junk") == (None, None)
+
+
+def test_an_unexpected_failure_still_answers_with_an_error_message(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    chat = ChatState(engine)
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("<script>secret document text</script>")
+
+    monkeypatch.setattr(engine, "answerer", broken)
+    with pytest.raises(RuntimeError):
+        chat.ask("What does the otter eat?", 3, "extractive")
+    assert [m["role"] for m in chat.messages] == ["user", "assistant"]
+    assert "internal error" in chat.messages[1]["content"] and "secret" not in chat.messages[1]["content"]
+    assert chat.answers == [None]
