@@ -12,6 +12,7 @@ import os
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("GRADIO_TELEMETRY_ENABLED", "False")
 
+import logging
 from pathlib import Path
 
 import gradio as gr
@@ -21,6 +22,8 @@ from qa.errors import QAError
 from ui import render
 from ui.session import ANSWER_MODES, MAX_PASSAGES, ChatState
 from ui.uploads import UPLOAD_SUFFIXES, Uploads
+
+log = logging.getLogger(__name__)
 
 CSS = """
 #qa-chat .qa-quote { white-space: normal; }
@@ -154,6 +157,10 @@ def build_app(engine: Engine, uploads: Uploads, *, demo: bool = False) -> gr.Blo
             except QAError as exc:
                 gr.Warning(render.esc(str(exc)))  # toasts render HTML, and the message may quote a document
                 return ("", chat.messages, "", *_panels(chat, chat.selected), chat)
+            except Exception:
+                log.exception("answering %r failed", text)
+                gr.Warning("Internal error; the server log has the details.")
+                return ("", chat.messages, "", *_panels(chat, chat.selected), chat)
             return ("", chat.messages, answer.rewritten_query, *_panels(chat, answer), chat)
 
         ask_outputs = [question, chatbot, query, citations, source, details, answer_json, state]
@@ -200,6 +207,10 @@ def build_app(engine: Engine, uploads: Uploads, *, demo: bool = False) -> gr.Blo
                 result = uploads.ingest([(Path(p), Path(p).name) for p in paths], report)
             except QAError as exc:
                 return None, render.error_message_html(f"indexing failed: {exc}"), _status(engine)
+            except Exception:
+                log.exception("indexing uploads failed")
+                failed = "indexing failed: internal error; the server log has the details"
+                return None, render.error_message_html(failed), _status(engine)
             for rejected in result.rejected:
                 gr.Warning(render.esc(f"{rejected.name} rejected: {rejected.reason}"))
             return None, _upload_html(result), _status(engine)
