@@ -41,12 +41,13 @@ def _serve_command(args: argparse.Namespace) -> int:
     max_mb = args.max_upload_mb if args.max_upload_mb is not None else DEFAULT_MAX_MB
     uploads = Uploads(engine, uploads_dir, max_bytes=int(max_mb * 2**20))
 
-    from ui.app import launch
+    from ui.app import launch, warm_up_server
 
     app = launch(engine, uploads, host=args.host, port=args.port, demo=demo, block=False)
     url = f"http://{args.host}:{args.port}/"
     print(f"qa: page up at {url} after {time.perf_counter() - began:.1f}s; loading the model", flush=True)
     warm_up()
+    warm_up_server(app)
     print(f"qa: serving {root} at {url} (ready in {time.perf_counter() - began:.1f}s; Ctrl+C stops)", flush=True)
     try:
         app.block_thread()
