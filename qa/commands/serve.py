@@ -46,8 +46,10 @@ def _serve_command(args: argparse.Namespace) -> int:
     app = launch(engine, uploads, host=args.host, port=args.port, demo=demo, block=False)
     url = f"http://{args.host}:{args.port}/"
     print(f"qa: page up at {url} after {time.perf_counter() - began:.1f}s; loading the model", flush=True)
+    # gradio's own first-request set-up overlaps with the model load (the question waits for the model).
+    server_warm_up = _in_background(lambda: warm_up_server(app))
     warm_up()
-    warm_up_server(app)
+    server_warm_up()
     print(f"qa: serving {root} at {url} (ready in {time.perf_counter() - began:.1f}s; Ctrl+C stops)", flush=True)
     try:
         app.block_thread()
