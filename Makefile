@@ -1,5 +1,5 @@
 # The two commands a newcomer needs (README): `make demo` and `make test`.
-.PHONY: setup demo test lint bench
+.PHONY: setup demo test lint bench bench-update
 
 setup:
 	@bash scripts/setup.sh
@@ -16,3 +16,6 @@ lint: setup
 
 bench: setup
 	@.venv/bin/python -m eval.bench_retrieval
+
+bench-update: setup
+	@.venv/bin/python -m eval.bench_update

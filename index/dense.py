@@ -48,6 +48,14 @@ class DenseIndex:
     def vectors(self, ids: np.ndarray) -> np.ndarray:
         return np.vstack([self._index.reconstruct(int(i)) for i in ids]) if len(ids) else np.zeros((0, self.dim))
 
+    def items(self) -> tuple[np.ndarray, np.ndarray]:
+        """All ``(ids, vectors)`` in insertion order, in one copy (an update's embedding cache)."""
+        n = len(self)
+        if n == 0:
+            return np.zeros(0, dtype=np.int64), np.zeros((0, self.dim), dtype=np.float32)
+        ids = faiss.vector_to_array(self._index.id_map).astype(np.int64)
+        return ids, self._index.index.reconstruct_n(0, n)
+
     def save(self, path: Path) -> None:
         faiss.write_index(self._index, str(path))
 

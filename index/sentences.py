@@ -10,6 +10,8 @@ import nupunkt
 # Blank lines always end a sentence (titles, list items, paragraphs); nupunkt, trained on
 # English prose, does not know CJK full stops, so they are cut points too.
 _BLOCK_BREAK = re.compile(r"\n[^\S\n]*\n\s*")
+_SPACE = re.compile(r"\s")
+_WINDOW = 1 << 20
 _CJK_END = re.compile(r"[。！？]+[」』”’）)]*")
 
 
@@ -25,16 +27,36 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     cuts.update(m.end() for m in _CJK_END.finditer(text))
     block_start = 0
     for block_end in [*block_ends, len(text)]:
-        block = text[block_start:block_end]
-        if block.strip():
-            for _, end in nupunkt.sent_spans(block):
-                cut = block_start + end
+        for start, end in _windows(text, block_start, block_end):
+            cuts.add(end)
+            piece = text[start:end]
+            if not piece.strip():
+                continue
+            for _, piece_end in nupunkt.sent_spans(piece):
+                cut = start + piece_end
                 # A cut must sit at whitespace so that no word is ever split.
                 if cut == len(text) or text[cut - 1].isspace() or text[cut].isspace():
                     cuts.add(cut)
         block_start = block_end
     spans = (_strip(text, start, end) for start, end in pairwise(sorted(cuts)))
     return [span for span in spans if span is not None]
+
+
+def _windows(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """``[start, end)`` cut after whitespace into pieces of about ``_WINDOW`` characters.
+
+    nupunkt's memory grows with its input (about 7 bytes a character), so a 50 MB file with no
+    blank line would cost hundreds of MB at once; a window edge is just one more cut at whitespace.
+    """
+    windows = []
+    while end - start > _WINDOW:
+        space = _SPACE.search(text, start + _WINDOW, end)
+        if space is None:
+            break
+        windows.append((start, space.end()))
+        start = space.end()
+    windows.append((start, end))
+    return windows
 
 
 def _strip(text: str, start: int, end: int) -> tuple[int, int] | None:

@@ -12,13 +12,20 @@ Layout of an index directory::
 
 Chunk ids are 64-bit integers handed out from a counter kept in the manifest, never
 reused, so that a later update can add and delete documents by id without renumbering.
+
+Generations are named ``gen-<sequence>-<time>``; the sequence orders them, so after a crash
+the next writer can tell a published generation from one that was written but never made
+current. Writers (build, update) hold ``index.lock``; readers never lock: they follow CURRENT
+and load a generation wholly into memory, so pruning it later cannot pull files from under them.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
+import signal
 import time
 import uuid
 from collections.abc import Iterator
@@ -38,6 +45,17 @@ from qa.types import Document, PageSpan
 FORMAT_VERSION = 1
 CHUNK_DTYPE = np.dtype([("id", "<i8"), ("doc", "<i4"), ("start", "<i4"), ("end", "<i4"), ("tokens", "<i4")])
 _KEEP_GENERATIONS = 2
+_LOAD_ATTEMPTS = 5
+_SEQUENCE = re.compile(r"gen-(\d{6})-")
+KILL_ENV = "QA_KILL_AT"
+REBUILD_HINT = "rebuild it with `qa index update PATH... --rebuild` (or `qa index build PATH...`)"
+
+
+def crash_point(name: str) -> None:
+    """Die by SIGKILL here when ``$QA_KILL_AT`` names this point: lets the crash tests stop a real
+    writer at an exact step instead of hoping a random delay lands there."""
+    if os.environ.get(KILL_ENV) == name:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,18 +99,29 @@ class Manifest:
 
     def check(self, embedder: Embedder | None = None, chunker: ChunkerSettings | None = None) -> None:
         """Raise IndexMismatch, naming both values, when the index was made differently."""
-        if self.format_version != FORMAT_VERSION:
-            raise IndexMismatch(
-                f"index format {self.format_version} is not the supported format {FORMAT_VERSION}; rebuild it"
-            )
+        _check_format(self.format_version)
         if embedder is not None:
             for key, ours in (("name", embedder.name), ("fingerprint", embedder.fingerprint)):
                 if self.embedder.get(key) != ours:
                     raise IndexMismatch(
-                        f"index embedder {key} {self.embedder.get(key)!r} differs from {ours!r}; rebuild the index"
+                        f"index embedder {key} {self.embedder.get(key)!r} differs from {ours!r}; {REBUILD_HINT}"
                     )
         if chunker is not None and self.chunker != chunker.to_json():
-            raise IndexMismatch(f"index chunker settings {self.chunker} differ from {chunker.to_json()}; rebuild it")
+            raise IndexMismatch(
+                f"index chunker settings {self.chunker} differ from {chunker.to_json()}; {REBUILD_HINT}"
+            )
+
+
+def _check_format(version: object) -> None:
+    if version != FORMAT_VERSION:
+        raise IndexMismatch(f"index format {version} is not the supported format {FORMAT_VERSION}; {REBUILD_HINT}")
+
+
+def read_manifest(generation: Path) -> Manifest:
+    """The manifest of a generation; the format version is checked before any other field is read."""
+    data = json.loads((generation / "manifest.json").read_text(encoding="utf-8"))
+    _check_format(data.get("format_version") if isinstance(data, dict) else None)
+    return Manifest.from_json(data)
 
 
 def document_to_json(doc: Document) -> dict:
@@ -169,11 +198,23 @@ class IndexDir:
         return True
 
     def manifest(self) -> Manifest:
-        return Manifest.from_json(json.loads((self.current() / "manifest.json").read_text()))
+        return read_manifest(self.current())
 
     def load(self, embedder: Embedder | None = None, chunker: ChunkerSettings | None = None) -> StoredIndex:
-        generation = self.current()
-        manifest = Manifest.from_json(json.loads((generation / "manifest.json").read_text()))
+        """The current generation, wholly in memory (so a later prune of its folder is harmless)."""
+        for _ in range(_LOAD_ATTEMPTS):
+            generation = self.current()
+            try:
+                return self._load(generation, embedder, chunker)
+            except (OSError, RuntimeError):
+                # A writer may publish twice while we read and prune this generation under us;
+                # CURRENT then names a newer, complete one, so read that instead.
+                if generation.is_dir():
+                    raise
+        raise IndexNotFound(f"index at {self.root} changed {_LOAD_ATTEMPTS} times while loading; try again")
+
+    def _load(self, generation: Path, embedder: Embedder | None, chunker: ChunkerSettings | None) -> StoredIndex:
+        manifest = read_manifest(generation)
         manifest.check(embedder, chunker)
         with open(generation / "documents.jsonl", encoding="utf-8") as lines:
             documents = tuple(document_from_json(json.loads(line)) for line in lines)
@@ -182,15 +223,16 @@ class IndexDir:
         sparse = SparseIndex.load(generation / "bm25")
         if not (len(chunks) == len(dense) == len(sparse)):
             raise IndexMismatch(
-                f"{generation}: {len(chunks)} chunks, {len(dense)} vectors, {len(sparse)} BM25 rows; rebuild it"
+                f"{generation}: {len(chunks)} chunks, {len(dense)} vectors, {len(sparse)} BM25 rows; {REBUILD_HINT}"
             )
         return StoredIndex(generation, manifest, documents, chunks, dense, sparse)
 
     def new_generation(self) -> Path:
-        """A private folder to write a generation into; publish() makes it visible."""
+        """A private folder to write a generation into; publish() makes it visible. Writers only
+        (under the index lock), so the sequence number is unique."""
         self.generations.mkdir(parents=True, exist_ok=True)
-        name = f"gen-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}.tmp"
-        path = self.generations / name
+        sequence = max((_sequence(p.name) for p in self.generations.iterdir()), default=0) + 1
+        path = self.generations / f"gen-{sequence:06d}-{time.strftime('%Y%m%dT%H%M%S')}.tmp"
         path.mkdir()
         return path
 
@@ -198,25 +240,53 @@ class IndexDir:
         """Make a fully written generation current: fsync, rename, swap the pointer by rename."""
         for file in _walk_files(tmp_generation):
             _fsync_file(file)
+        crash_point("written")
         final = tmp_generation.with_name(tmp_generation.name.removesuffix(".tmp"))
         os.rename(tmp_generation, final)
         _fsync_dir(self.generations)
+        crash_point("renamed")
         pointer_tmp = self.root / f"CURRENT.{uuid.uuid4().hex[:8]}.tmp"
         pointer_tmp.write_text(final.name + "\n")
         _fsync_file(pointer_tmp)
+        crash_point("pointer-written")
         os.replace(pointer_tmp, self.root / "CURRENT")
         _fsync_dir(self.root)
-        self._prune(keep=final.name)
+        crash_point("published")
+        self.tidy()
         return final
 
-    def _prune(self, keep: str) -> None:
+    def tidy(self) -> None:
+        """Remove what a dead writer left and generations no longer needed. Writers only.
+
+        Removed: unfinished ``*.tmp`` generations, pointer temp files, finished generations newer
+        than the current one (written but never published), and all but the current generation
+        and the one before it (a reader that started loading it just before a swap can finish).
+        """
+        for pointer_tmp in self.root.glob("CURRENT.*.tmp"):
+            pointer_tmp.unlink(missing_ok=True)
+        if not self.generations.is_dir():
+            return
+        try:
+            current = self.current().name
+        except IndexNotFound:
+            current = None
         finished = sorted(
             (p for p in self.generations.iterdir() if p.is_dir() and not p.name.endswith(".tmp")),
-            key=lambda p: p.stat().st_mtime,
+            key=lambda p: (_sequence(p.name), p.name),
         )
-        old = [p for p in finished if p.name != keep][: max(0, len(finished) - _KEEP_GENERATIONS)]
-        for path in old:
-            shutil.rmtree(path, ignore_errors=True)
+        keep: set[str] = set()
+        if current is not None:
+            older = [p.name for p in finished if _sequence(p.name) < _sequence(current)]
+            keep = {current, *older[-(_KEEP_GENERATIONS - 1) :]}
+        for path in self.generations.iterdir():
+            if path.name not in keep:
+                shutil.rmtree(path, ignore_errors=True)
+
+
+def _sequence(name: str) -> int:
+    """Sequence number of a generation folder; 0 for names from before sequences existed."""
+    match = _SEQUENCE.match(name)
+    return int(match.group(1)) if match else 0
 
 
 def _walk_files(folder: Path) -> Iterator[Path]:

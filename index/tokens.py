@@ -32,5 +32,13 @@ def count_tokens(text: str) -> int:
     return len(_encoding().encode_ordinary(text))
 
 
+_COUNT_SLICE = 4096  # texts encoded at once: their token lists are Python ints, ~36 bytes a token
+
+
 def count_tokens_batch(texts: list[str]) -> list[int]:
-    return [len(ids) for ids in _encoding().encode_ordinary_batch(texts, num_threads=2)]
+    encoding = _encoding()
+    counts: list[int] = []
+    for first in range(0, len(texts), _COUNT_SLICE):
+        ids = encoding.encode_ordinary_batch(texts[first : first + _COUNT_SLICE], num_threads=2)
+        counts.extend(len(one) for one in ids)
+    return counts

@@ -2,7 +2,9 @@
 
 Readers (the CLI, ``qa serve``) hold an Engine. Each call checks the index's CURRENT pointer, a
 single small file read, so a build or update published by another process is picked up on the
-next question without a restart; the embedding model is loaded once and kept.
+next question without a restart; the embedding model is loaded once and kept. A loaded
+generation lives wholly in memory, so a writer pruning its folder later does not disturb
+questions already being answered from it.
 """
 
 from __future__ import annotations
@@ -39,8 +41,10 @@ class Engine:
         generation = self.index_dir.current().name
         with self._lock:
             if self._retriever is None or generation != self._generation:
-                self._retriever = Retriever(self.index_dir.load(self.embedder), self.embedder)
-                self._generation = generation
+                stored = self.index_dir.load(self.embedder)
+                self._retriever = Retriever(stored, self.embedder)
+                # load() may have moved on to a newer generation than the one read above
+                self._generation = stored.path.name
             return self._retriever
 
     @property

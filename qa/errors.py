@@ -41,3 +41,7 @@ class ModelUnavailable(QAError):
 
 class BadQuery(QAError):
     """A query file or query value that cannot be used."""
+
+
+class IndexLocked(QAError):
+    """Another process is writing the index (its pid, host, command and start time are named)."""

@@ -1,9 +1,9 @@
 """Answers without a language model: the best evidence sentence of the top passages, quoted exactly.
 
 The top hybrid passages are split into sentences; each sentence is scored as evidence for the
-question by its MiniLM cosine with the question (all candidate sentences are embedded in one
-batch at query time), by how many of the question's content words it contains, and by the
-retrieval rank of its passage. The best sentence is the answer, cited as [1] (a close runner-up
+question (see AnswerSettings): MiniLM cosine with the question, alone and with the sentence
+before it, how many of the question's content words it holds, its passage's retrieval score,
+and whether it holds a phrase of the kind asked for. The best sentence is the answer, cited as [1] (a close runner-up
 as [2] when ``second_margin`` is set). Every citation is built from the stored document's text.
 """
 
@@ -20,30 +20,39 @@ from qa.answer_types import NO_ANSWER_TEXT, Answer, Citation, ShortAnswer
 from qa.errors import BadQuery, QAError
 from qa.lexical import content_terms
 from qa.retrieval import Retriever
-from qa.short_answer import find_short_answer
-from qa.types import Hit
+from qa.short_answer import find_short_answer, has_phrase_of_kind, question_kind
+from qa.types import Document, Hit
 
 
 @dataclass(frozen=True, slots=True)
 class AnswerSettings:
     """How evidence is scored and when the answerer abstains.
 
-    The evidence score of a sentence is ``cosine_weight * cosine + overlap_weight * overlap
-    - rank_penalty * rank``: the cosine is MiniLM's between question and sentence, the overlap
-    the share of the question's content words in the sentence (each weighted by its rarity among
-    the candidate sentences), and the rank the 0-based retrieval rank of the sentence's passage.
-    Only the ``embed_top`` sentences with the best lexical score (overlap and rank) are embedded.
-    Measured on half of the SQuAD dev articles (eval/answer_bench.py), kept round on purpose.
-    ``abstain_below`` is compared with the best sentence's score; it is not calibrated yet (0.0
-    abstains only when nothing matches at all). ``second_margin`` > 0 also cites the runner-up
-    sentence as [2] when it scores within that margin of the best; 0 cites one sentence.
+    The evidence score of a sentence is ``cosine_weight * cosine + context_weight * context
+    + overlap_weight * overlap + retrieval_weight * retrieval + typed_weight * typed``:
+    - cosine: MiniLM's between the question and the sentence;
+    - context: MiniLM's between the question and "title. previous sentence + sentence", which
+      recovers sentences that name their subject only by a pronoun;
+    - overlap: the share of the question's content words in the sentence, each weighted by its
+      rarity among the candidate sentences;
+    - retrieval: the fused score of the sentence's passage minus the best passage's (<= 0);
+    - typed: 1 when the sentence holds a phrase of the kind the question asks for (a year for
+      "when", a number for "how many"), else 0.
+    Only the ``embed_top`` sentences with the best lexical score (overlap and retrieval) are
+    embedded. Weights were chosen on the first six SQuAD dev articles and checked on the other
+    six (eval/answer_bench.py, docs/answers.md), and kept round on purpose.
+    ``abstain_below`` is compared with the best sentence's score (see docs/answers.md for its
+    calibration). ``second_margin`` > 0 also cites the runner-up as [2] when it scores within
+    that margin of the best; 0 cites one sentence.
     """
 
-    passages: int = 3
+    passages: int = 5
     cosine_weight: float = 1.0
-    overlap_weight: float = 1.0
-    rank_penalty: float = 0.05
-    embed_top: int = 8
+    context_weight: float = 0.7
+    overlap_weight: float = 1.2
+    retrieval_weight: float = 0.1
+    typed_weight: float = 0.1
+    embed_top: int = 10
     second_margin: float = 0.0
     abstain_below: float = 0.0
     short_answers: bool = True
@@ -71,6 +80,10 @@ class Evidence:
     score: float
 
 
+# How far back to look for the sentence before a candidate: a long sentence is enough context.
+_CONTEXT_CHARS = 400
+
+
 class ExtractiveAnswerer:
     def __init__(self, retriever: Retriever, embedder: Embedder, settings: AnswerSettings = AnswerSettings()) -> None:
         self.retriever = retriever
@@ -89,13 +102,22 @@ class ExtractiveAnswerer:
         if k < 1:
             raise BadQuery(f"k must be at least 1, got {k}")
         query = question if query is None or not query.strip() else query
-        hits = self.retriever.search(query, k=k, mode="hybrid")
-        return self.answer_from_hits(question, hits, query)
+        vector = self.embedder.embed([query])[0]
+        hits = self.retriever.search(query, k=k, mode="hybrid", vector=vector)
+        if query != question:
+            # Evidence is weighed against the question as asked: the context a rewrite appends
+            # finds the right passages but pulls the choice towards sentences that merely name it
+            # (docs/chat.md has the figures).
+            vector = self.embedder.embed([question])[0]
+        return self._answer(question, query, hits, vector)
 
     def answer_from_hits(self, question: str, hits: list[Hit], query: str | None = None) -> Answer:
         """Answer ``question`` from given passages, best first (diagnosis with gold passages, UIs)."""
         query = question if query is None else query
-        evidence = self.evidence(query, hits)
+        return self._answer(question, query, hits, self.embedder.embed([question])[0])
+
+    def _answer(self, question: str, query: str, hits: list[Hit], vector: np.ndarray) -> Answer:
+        evidence = self.evidence(question, hits, vector)
         best = evidence[0] if evidence else None
         score = best.score if best is not None else float("-inf")
         if best is None or score < self.settings.abstain_below:
@@ -110,30 +132,43 @@ class ExtractiveAnswerer:
         )
         short = None
         if self.settings.short_answers:
-            span = find_short_answer(query, best.text)
+            span = find_short_answer(question, best.text)
             if span is not None:
                 short = ShortAnswer.verified(index.document(best.doc_id), best.start + span[0], best.start + span[1])
         text = " ".join(f"{c.quote} [{c.n}]" for c in citations)
         return Answer(question, query, text, short, False, citations, tuple(hits), score)
 
-    def evidence(self, question: str, hits: list[Hit]) -> list[Evidence]:
-        """The ``embed_top`` best sentences of ``hits`` scored as evidence for ``question``, best first."""
+    def evidence(self, query: str, hits: list[Hit], vector: np.ndarray | None = None) -> list[Evidence]:
+        """The ``embed_top`` best sentences of ``hits`` scored as evidence for ``query``, best first.
+
+        ``vector`` is the query's embedding when the caller already has it.
+        """
         sentences = _sentences(hits)
         if not sentences:
             return []
         s = self.settings
-        overlaps = _overlaps(content_terms(question), [content_terms(text) for _, _, _, text, _ in sentences])
-        ranks = np.array([rank for *_, rank in sentences], dtype=np.float64)
-        lexical = s.overlap_weight * overlaps - s.rank_penalty * ranks
+        asked = content_terms(query)
+        overlaps = _overlaps(asked, [content_terms(text) for _, _, _, text, _ in sentences])
+        ranks = np.array([rank for *_, rank in sentences], dtype=np.int64)
+        fused = np.array([hit.score for hit in hits], dtype=np.float64)
+        retrieval = fused[ranks] - fused.max()
+        lexical = s.overlap_weight * overlaps + s.retrieval_weight * retrieval
         # Embedding is most of the cost of an answer; the lexically weakest sentences almost never win.
         keep = np.argsort(-lexical, kind="stable")[: s.embed_top]
-        vectors = self.embedder.embed([question] + [sentences[i][3] for i in keep])
-        cosines = vectors[1:] @ vectors[0]
-        scores = s.cosine_weight * cosines + lexical[keep]
+        kept = [sentences[i] for i in keep]
+        index = self.retriever.index
+        contexts = [_context(index.document(doc_id), start, text) for doc_id, start, _, text, _ in kept]
+        if vector is None:
+            vector = self.embedder.embed([query])[0]
+        vectors = self.embedder.embed([text for *_, text, _ in kept] + contexts)
+        cosines, context = vectors[: len(kept)] @ vector, vectors[len(kept) :] @ vector
+        kind = question_kind(query)
+        typed = np.array([float(has_phrase_of_kind(kind, text, asked)) for *_, text, _ in kept])
+        scores = s.cosine_weight * cosines + s.context_weight * context + lexical[keep] + s.typed_weight * typed
         order = np.argsort(-scores, kind="stable")
         return [
             Evidence(
-                *sentences[keep[j]][:4],
+                *kept[j][:4],
                 int(ranks[keep[j]]),
                 float(cosines[j]),
                 float(overlaps[keep[j]]),
@@ -141,6 +176,15 @@ class ExtractiveAnswerer:
             )
             for j in order
         ]
+
+
+def _context(document: Document, start: int, sentence: str) -> str:
+    """ "Title. previous sentence + sentence": what the sentence means in its place in the document."""
+    before = document.text[max(0, start - _CONTEXT_CHARS) : start]
+    spans = sentence_spans(before)
+    previous = before[spans[-1][0] : spans[-1][1]] if spans else ""
+    title = f"{document.title}. " if document.title else ""
+    return f"{title}{previous} {sentence}".strip()
 
 
 def _sentences(hits: list[Hit]) -> list[tuple[str, int, int, str, int]]:

@@ -30,7 +30,8 @@ class Retriever:
         self.embedder = embedder
         self.fusion = fusion
 
-    def search(self, query: str, k: int = 5, mode: str = "hybrid") -> list[Hit]:
+    def search(self, query: str, k: int = 5, mode: str = "hybrid", vector: np.ndarray | None = None) -> list[Hit]:
+        """The top ``k`` passages for ``query``; ``vector`` is its embedding when the caller already has it."""
         if mode not in SEARCH_MODES:
             raise BadQuery(f"unknown search mode {mode!r}; choose one of {SEARCH_MODES}")
         if not query.strip():
@@ -39,7 +40,7 @@ class Retriever:
             raise BadQuery(f"k must be at least 1, got {k}")
         if len(self.index.chunks) == 0:
             return []
-        candidates = self.candidates(query, depth=max(k, self.fusion.depth))
+        candidates = self.candidates(query, depth=max(k, self.fusion.depth), vector=vector)
         if mode == "dense":
             score = candidates.dense
         elif mode == "bm25":
@@ -49,9 +50,10 @@ class Retriever:
         order = np.argsort(-score, kind="stable")[:k]
         return [self._hit(int(candidates.rows[i]), float(score[i]), candidates, int(i)) for i in order]
 
-    def candidates(self, query: str, depth: int) -> Candidates:
+    def candidates(self, query: str, depth: int, vector: np.ndarray | None = None) -> Candidates:
         """Union of the dense and BM25 top-``depth`` rows, each scored by both retrievers."""
-        vector = self.embedder.embed([query])[0]
+        if vector is None:
+            vector = self.embedder.embed([query])[0]
         _, dense_ids = self.index.dense.search(vector, depth)
         row_of = self.index.row_of
         dense_rows = np.array([row_of[int(i)] for i in dense_ids], dtype=np.int64)

@@ -92,6 +92,11 @@ def question_kind(question: str) -> _Kind:
     return _GENERIC
 
 
+def has_phrase_of_kind(kind: _Kind, sentence: str, asked: set[str]) -> bool:
+    """Whether ``sentence`` holds a phrase of a typed ``kind`` that the question does not already say."""
+    return any(_new_phrases(pattern, sentence, asked) for pattern in kind.patterns)
+
+
 def find_short_answer(question: str, sentence: str) -> tuple[int, int] | None:
     """Span ``(start, end)`` of ``sentence`` answering ``question``, or None when none is found."""
     asked = content_terms(question)

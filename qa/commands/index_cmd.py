@@ -1,4 +1,9 @@
-"""``qa index build|info``: make an index from files and folders, and describe it."""
+"""``qa index build|update|info``: make an index from files and folders, keep it in sync, describe it.
+
+Exit codes (shared with the rest of ``qa``): 0 done; 1 an error such as another writer holding
+the index or an index made with other settings (message on stderr, index unchanged); 2 bad
+usage; 3 ``--strict`` and at least one file skipped (the index is still written and published).
+"""
 
 from __future__ import annotations
 
@@ -20,6 +25,21 @@ def register(commands: argparse._SubParsersAction) -> None:
     build.add_argument("--strict", action="store_true", help="exit 3 if any file was skipped")
     build.add_argument("--json", action="store_true", help="print the build summary as JSON")
     build.set_defaults(run=_build_command)
+    update = index.add_parser("update", help="sync the index with files and folders (embeds only what changed)")
+    update.add_argument("paths", nargs="+", type=Path)
+    add_index_arg(update)
+    update.add_argument(
+        "--prune", action="store_true", help="remove indexed documents not found under PATHs (mirror them exactly)"
+    )
+    update.add_argument(
+        "--rebuild", action="store_true", help="full rebuild, e.g. for an index made with another embedder or chunker"
+    )
+    update.add_argument("--embedder", default=None, help="default: the index's own (all-MiniLM-L6-v2 for a new one)")
+    update.add_argument("--chunk-tokens", type=int, default=None, help="default: the index's own (200 for a new one)")
+    update.add_argument("--overlap-tokens", type=int, default=None, help="default: the index's own (40 for a new one)")
+    update.add_argument("--strict", action="store_true", help="exit 3 if any file was skipped")
+    update.add_argument("--json", action="store_true", help="print the update summary as JSON")
+    update.set_defaults(run=_update_command)
     info = index.add_parser("info", help="describe an index")
     add_index_arg(info)
     info.add_argument("--json", action="store_true")
@@ -46,20 +66,87 @@ def _build_command(args: argparse.Namespace) -> int:
     return EXIT_STRICT if args.strict and report.skipped else 0
 
 
+def _update_command(args: argparse.Namespace) -> int:
+    from index.chunking import ChunkerSettings
+    from index.embedding import MINILM_NAME, embedder_by_name
+
+    root = index_path(args)
+    own_embedder, own_chunker = _index_settings(root)
+    embedder = embedder_by_name(args.embedder or own_embedder or MINILM_NAME)
+    chunker = None
+    if args.chunk_tokens is not None or args.overlap_tokens is not None or args.rebuild:
+        base = own_chunker or ChunkerSettings()  # --rebuild keeps the index's settings but for those given
+        chunker = ChunkerSettings(
+            args.chunk_tokens if args.chunk_tokens is not None else base.max_tokens,
+            args.overlap_tokens if args.overlap_tokens is not None else base.overlap_tokens,
+        )
+    if args.rebuild:
+        report = build_with_progress(args.paths, root, embedder, chunker)
+        summary = f"rebuilt: {report.documents} documents, {report.chunks} chunks embedded in {report.seconds:.1f}s"
+        data, path, skipped = {"rebuilt": True, **report.to_json()}, report.path, report.skipped
+    else:
+        report = update_with_progress(args.paths, root, embedder, chunker, args.prune)
+        summary = (
+            f"added {report.added}, changed {report.changed}, removed {report.removed}, "
+            f"unchanged {report.unchanged}, kept {report.kept} documents; "
+            f"chunks embedded {report.chunks_embedded}, reused {report.chunks_reused}; {report.seconds:.1f}s"
+        )
+        data, path, skipped = {"rebuilt": False, **report.to_json()}, report.path, report.skipped
+        if report.kept:
+            summary += f"\n{report.kept} indexed documents not under the given paths were kept (--prune removes them)"
+    if args.json:
+        print_json(data)
+    else:
+        print(f"{summary} -> {path}")
+        for item in skipped:
+            print(f"skipped {item.path}: {item.reason}")
+        print(f"{len(skipped)} files skipped")
+    return EXIT_STRICT if args.strict and skipped else 0
+
+
+def _index_settings(root: Path):
+    """The embedder name and chunker of the index at ``root``, None for each when there is no
+    readable index (a missing or other-format one: the update or rebuild then says what to do)."""
+    from index.chunking import ChunkerSettings
+    from index.store import IndexDir
+    from qa.errors import QAError
+
+    try:
+        manifest = IndexDir(root).manifest()
+        return manifest.embedder["name"], ChunkerSettings(**manifest.chunker)
+    except (QAError, OSError, ValueError, KeyError, TypeError):
+        return None, None
+
+
+def _progress(bar):
+    from index.loaders import Skipped
+
+    def progress(item, n_chunks: int) -> None:
+        bar.update(0 if isinstance(item, Skipped) else 1)
+        bar.set_postfix(chunks=n_chunks, refresh=False)
+
+    return progress
+
+
+def update_with_progress(paths: list[Path], root: Path, embedder, chunker, prune: bool):
+    """An incremental update with a progress bar on stderr (hidden when stderr is not a terminal)."""
+    from tqdm import tqdm
+
+    from index.update import update_index
+
+    with tqdm(desc="updating", unit="doc", file=sys.stderr, disable=None) as bar:
+        return update_index(paths, root, embedder, chunker, prune=prune, on_document=_progress(bar))
+
+
 def build_with_progress(paths: list[Path], root: Path, embedder, chunker):
     """A full build with a progress bar on stderr (hidden when stderr is not a terminal)."""
     from tqdm import tqdm
 
     from index.build import build_index
-    from index.loaders import Skipped, iter_sources
+    from index.loaders import iter_sources
 
     with tqdm(desc="indexing", unit="doc", file=sys.stderr, disable=None) as bar:
-
-        def progress(item, n_chunks: int) -> None:
-            bar.update(0 if isinstance(item, Skipped) else 1)
-            bar.set_postfix(chunks=n_chunks, refresh=False)
-
-        return build_index(iter_sources(paths), root, embedder, chunker, on_document=progress)
+        return build_index(iter_sources(paths), root, embedder, chunker, on_document=_progress(bar))
 
 
 def _info_command(args: argparse.Namespace) -> int:

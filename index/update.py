@@ -1,0 +1,160 @@
+"""Incremental update: sync an index with files and folders, embedding only chunks never seen.
+
+Policy, by document id (the path relative to the folder given, or the corpus id):
+
+- new id: chunked and added;
+- same id, same text, title and pages: unchanged; its chunks keep their ids and vectors;
+- same id, anything of that changed: re-chunked; chunks whose index text was embedded before
+  (an edit leaves most of a document alone) take the cached vector, the rest are embedded;
+- id in the index but not found under the given paths (deleted, moved, or just not named this
+  time, or now unreadable): kept as it was, unless ``prune=True``, which makes the index mirror
+  exactly the given paths and removes it.
+
+Every update writes a whole new generation: kept chunks are copied with their ids and vectors,
+removed ones are simply not copied (so their vectors are really gone, not masked), and the
+rows come in the order the files are read, so the result is laid out exactly as a full build of
+the same files would be and searches give the same hits, scores and order.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from index.build import DEFAULT_INDEX_TEXT, chunk_spans
+from index.chunking import ChunkerSettings
+from index.embedding import Embedder
+from index.loaders import Skipped, iter_sources
+from index.lock import writer_lock
+from index.store import IndexDir, StoredIndex
+from index.writer import EmbeddingCache, GenerationWriter, Span
+from qa.types import Document
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateReport:
+    path: Path
+    added: int
+    changed: int
+    removed: int
+    unchanged: int
+    kept: int  # in the index, not under the given paths, kept because prune was off
+    chunks_embedded: int
+    chunks_reused: int
+    skipped: tuple[Skipped, ...]
+    seconds: float
+    created: bool  # there was no index: this update built it
+    published: bool  # False when nothing changed and the current generation was left as it was
+
+    def to_json(self) -> dict:
+        return {
+            "index": str(self.path),
+            "added": self.added,
+            "changed": self.changed,
+            "removed": self.removed,
+            "unchanged": self.unchanged,
+            "kept": self.kept,
+            "chunks_embedded": self.chunks_embedded,
+            "chunks_reused": self.chunks_reused,
+            "skipped": [{"path": s.path, "reason": s.reason} for s in self.skipped],
+            "seconds": round(self.seconds, 3),
+            "created": self.created,
+            "published": self.published,
+        }
+
+
+class _Previous:
+    """The current generation, looked up by document id."""
+
+    def __init__(self, stored: StoredIndex) -> None:
+        self.stored = stored
+        self.row = {doc.doc_id: row for row, doc in enumerate(stored.documents)}
+        doc_of_chunk = stored.chunks["doc"]
+        self._order = np.argsort(doc_of_chunk, kind="stable")  # chunk rows grouped by document, in order
+        self._bounds = np.searchsorted(doc_of_chunk[self._order], np.arange(len(stored.documents) + 1))
+
+    def document(self, doc_id: str) -> Document | None:
+        row = self.row.get(doc_id)
+        return None if row is None else self.stored.documents[row]
+
+    def chunks(self, doc_id: str) -> tuple[list[Span], list[int]]:
+        row = self.row[doc_id]
+        table = self.stored.chunks[self._order[self._bounds[row] : self._bounds[row + 1]]]
+        spans = [(int(c["start"]), int(c["end"]), int(c["tokens"])) for c in table]
+        return spans, [int(i) for i in table["id"]]
+
+
+def _same(old: Document, new: Document) -> bool:
+    return (old.content_hash, old.title, old.pages) == (new.content_hash, new.title, new.pages)
+
+
+def update_index(
+    paths: list[Path],
+    root: Path,
+    embedder: Embedder,
+    chunker: ChunkerSettings | None = None,
+    *,
+    prune: bool = False,
+    on_document: Callable[[Document | Skipped, int], None] | None = None,
+) -> UpdateReport:
+    """Sync the index at ``root`` with ``paths`` (see the module docstring for the policy).
+
+    ``chunker`` None means the index's own settings (or the defaults when there is no index yet).
+    Raises IndexMismatch (naming both values and ``--rebuild``) when the index was made with
+    another embedder, chunker or format, and IndexLocked when another process is writing it.
+    """
+    began = time.perf_counter()
+    index_dir = IndexDir(root)
+    counts = {"added": 0, "changed": 0, "removed": 0, "unchanged": 0, "kept": 0}
+    skipped: list[Skipped] = []
+    with writer_lock(index_dir.root, "update"):
+        index_dir.tidy()
+        previous = _Previous(index_dir.load(embedder, chunker)) if index_dir.exists() else None
+        if previous is not None:
+            manifest = previous.stored.manifest
+            settings = ChunkerSettings(**manifest.chunker)
+            mode, next_id, cache = manifest.index_text, manifest.next_chunk_id, EmbeddingCache.of(previous.stored)
+        else:
+            settings, mode, next_id, cache = chunker or ChunkerSettings(), DEFAULT_INDEX_TEXT, 0, None
+        seen: set[str] = set()
+        with GenerationWriter(index_dir, embedder, settings, mode, next_id, cache) as writer:
+            for item in iter_sources(paths):
+                if isinstance(item, Skipped):
+                    skipped.append(item)
+                else:
+                    seen.add(item.doc_id)
+                    old = previous.document(item.doc_id) if previous is not None else None
+                    if old is not None and _same(old, item):
+                        writer.add(item, *previous.chunks(item.doc_id))
+                        counts["unchanged"] += 1
+                    else:
+                        writer.add(item, chunk_spans(item, settings))
+                        counts["changed" if old is not None else "added"] += 1
+                if on_document is not None:
+                    on_document(item, writer.chunks)
+            for doc in previous.stored.documents if previous is not None else ():
+                if doc.doc_id in seen:
+                    continue
+                if prune:
+                    counts["removed"] += 1
+                else:
+                    writer.add(doc, *previous.chunks(doc.doc_id))
+                    counts["kept"] += 1
+            # Nothing to change: keep the current generation rather than publish an identical copy.
+            noop = previous is not None and not (counts["added"] or counts["changed"] or counts["removed"])
+            path = previous.stored.path if noop else writer.publish(skipped)
+            embedded, reused = writer.embedded, writer.reused
+    return UpdateReport(
+        path=path,
+        **counts,
+        chunks_embedded=embedded,
+        chunks_reused=0 if noop else reused,
+        skipped=tuple(skipped),
+        seconds=time.perf_counter() - began,
+        created=previous is None,
+        published=not noop,
+    )

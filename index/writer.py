@@ -1,0 +1,205 @@
+"""Writing one generation, shared by the full build and the incremental update.
+
+Documents are written to disk as they come and chunk vectors go into FAISS in batches, in row
+order, so a generation written by an update is laid out exactly like one written by a full
+build of the same files (same rows, same tie order in search). A chunk whose index text was
+embedded before takes its vector from the ``EmbeddingCache`` instead of the model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+
+import numpy as np
+
+from index.chunking import ChunkerSettings
+from index.dense import DenseIndex
+from index.embedding import Embedder
+from index.loaders import Skipped
+from index.sparse import SparseIndex
+from index.store import (
+    CHUNK_DTYPE,
+    FORMAT_VERSION,
+    IndexDir,
+    Manifest,
+    StoredIndex,
+    crash_point,
+    document_to_json,
+    index_text,
+)
+from qa.errors import IndexMismatch
+from qa.types import Document
+
+EMBED_BATCH = 4096  # larger groups let the encoder sort by length with less padding
+Span = tuple[int, int, int]  # start, end (character offsets into the document), tokens
+
+
+def text_key(text: str) -> bytes:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
+
+
+class EmbeddingCache:
+    """Vectors already computed, keyed by (embedder fingerprint, sha256 of the chunk's index text).
+
+    Its store is the previous generation inside the index directory: its vectors and the texts
+    they were made from. The fingerprint part of the key is checked against the embedder that
+    asks, so vectors of one model are never served to another.
+    """
+
+    def __init__(self, fingerprint: str, rows: dict[bytes, int], vectors: np.ndarray) -> None:
+        self.fingerprint = fingerprint
+        self._rows = rows
+        self._vectors = vectors
+
+    @classmethod
+    def empty(cls, fingerprint: str) -> EmbeddingCache:
+        return cls(fingerprint, {}, np.zeros((0, 0), dtype=np.float32))
+
+    @classmethod
+    def of(cls, stored: StoredIndex) -> EmbeddingCache:
+        ids, vectors = stored.dense.items()
+        vector_row = {int(i): row for row, i in enumerate(ids)}
+        rows: dict[bytes, int] = {}
+        mode = stored.manifest.index_text
+        for entry in stored.chunks:
+            doc = stored.documents[int(entry["doc"])]
+            text = index_text(doc, doc.text[int(entry["start"]) : int(entry["end"])], mode)
+            rows.setdefault(text_key(text), vector_row[int(entry["id"])])
+        return cls(stored.manifest.embedder["fingerprint"], rows, vectors)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def get(self, fingerprint: str, text: str) -> np.ndarray | None:
+        if fingerprint != self.fingerprint:
+            return None
+        row = self._rows.get(text_key(text))
+        return None if row is None else self._vectors[row]
+
+
+class GenerationWriter:
+    """A generation being written: ``add`` documents, then ``publish`` (or leave the block to abandon it).
+
+    Used as a context manager: an exception inside the block removes the unfinished folder, and
+    the current generation is untouched either way until ``publish`` swaps the pointer.
+    """
+
+    def __init__(
+        self,
+        index_dir: IndexDir,
+        embedder: Embedder,
+        chunker: ChunkerSettings,
+        index_text_mode: str,
+        next_chunk_id: int = 0,
+        cache: EmbeddingCache | None = None,
+    ) -> None:
+        self.index_dir = index_dir
+        self.embedder = embedder
+        self.chunker = chunker
+        self.index_text_mode = index_text_mode
+        self.cache = cache if cache is not None else EmbeddingCache.empty(embedder.fingerprint)
+        if self.cache.fingerprint != embedder.fingerprint:
+            raise IndexMismatch(f"cached vectors of {self.cache.fingerprint!r} offered to {embedder.fingerprint!r}")
+        self.path = index_dir.new_generation()
+        self._documents = open(self.path / "documents.jsonl", "w", encoding="utf-8")  # noqa: SIM115 (closed in publish/__exit__)
+        self._dense = DenseIndex(embedder.dim)
+        self._hashes: dict[str, str] = {}
+        self._rows: list[tuple[int, int, int, int, int]] = []
+        self._texts: list[str] = []  # every chunk's index text: BM25 is built from all of them at the end
+        self._batch: list[tuple[int, str, np.ndarray | None]] = []
+        self._next_id = next_chunk_id
+        self.embedded = 0
+        self.reused = 0
+        self.timings = {"embed": 0.0, "bm25": 0.0, "write": 0.0}
+
+    def __enter__(self) -> GenerationWriter:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        if not self._documents.closed:
+            self._documents.close()
+        if self.path.name.endswith(".tmp"):  # not published: nothing may point at it
+            shutil.rmtree(self.path, ignore_errors=True)
+
+    @property
+    def documents(self) -> int:
+        return len(self._hashes)
+
+    @property
+    def chunks(self) -> int:
+        return len(self._rows)
+
+    def add(self, doc: Document, spans: Sequence[Span], ids: Sequence[int] | None = None) -> None:
+        """Append ``doc`` with its chunks; ``ids`` keeps existing chunk ids, else fresh ones are handed out."""
+        if ids is not None and len(ids) != len(spans):
+            raise IndexMismatch(f"{len(ids)} chunk ids for {len(spans)} chunks of {doc.doc_id!r}")
+        doc_row = len(self._hashes)
+        self._hashes[doc.doc_id] = doc.content_hash
+        self._documents.write(json.dumps(document_to_json(doc), ensure_ascii=False) + "\n")
+        for i, (start, end, tokens) in enumerate(spans):
+            if ids is None:
+                chunk_id, self._next_id = self._next_id, self._next_id + 1
+            else:
+                chunk_id = int(ids[i])
+            text = index_text(doc, doc.text[start:end], self.index_text_mode)
+            self._rows.append((chunk_id, doc_row, start, end, tokens))
+            self._texts.append(text)
+            self._batch.append((chunk_id, text, self.cache.get(self.embedder.fingerprint, text)))
+        if len(self._batch) >= EMBED_BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._batch:
+            return
+        matrix = np.empty((len(self._batch), self.embedder.dim), dtype=np.float32)
+        missing = [i for i, (_, _, vector) in enumerate(self._batch) if vector is None]
+        if missing:
+            t = time.perf_counter()
+            matrix[missing] = self.embedder.embed([self._batch[i][1] for i in missing])
+            self.timings["embed"] += time.perf_counter() - t
+            crash_point("embedded")
+        for i, (_, _, vector) in enumerate(self._batch):
+            if vector is not None:
+                matrix[i] = vector
+        self._dense.add(np.array([chunk_id for chunk_id, _, _ in self._batch], dtype=np.int64), matrix)
+        self.embedded += len(missing)
+        self.reused += len(self._batch) - len(missing)
+        self._batch.clear()
+
+    def publish(self, skipped: Sequence[Skipped]) -> Path:
+        """Write the indexes and the manifest, then make this generation current."""
+        self._flush()
+        self._documents.close()
+        t = time.perf_counter()
+        table = np.array(self._rows, dtype=CHUNK_DTYPE) if self._rows else np.zeros(0, dtype=CHUNK_DTYPE)
+        sparse = SparseIndex.build(table["id"], self._texts)
+        self._texts = []
+        self.timings["bm25"] = time.perf_counter() - t
+        t = time.perf_counter()
+        np.save(self.path / "chunks.npy", table)
+        self._dense.save(self.path / "dense.faiss")
+        sparse.save(self.path / "bm25")
+        manifest = Manifest(
+            format_version=FORMAT_VERSION,
+            embedder={"name": self.embedder.name, "dim": self.embedder.dim, "fingerprint": self.embedder.fingerprint},
+            chunker=self.chunker.to_json(),
+            index_text=self.index_text_mode,
+            documents=self._hashes,
+            counts={"documents": len(self._hashes), "chunks": len(self._rows), "skipped": len(skipped)},
+            created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            next_chunk_id=self._next_id,
+            skipped=tuple({"path": s.path, "reason": s.reason} for s in skipped),
+        )
+        text = json.dumps(manifest.to_json(), indent=1, ensure_ascii=False)
+        (self.path / "manifest.json").write_text(text, encoding="utf-8")
+        self.path = self.index_dir.publish(self.path)
+        self.timings["write"] = time.perf_counter() - t
+        return self.path
