@@ -20,6 +20,7 @@ from ui_server import BLOCKED, OUTPUT, Server, record_timing, start_server
 from index.build import build_index
 from index.chunking import ChunkerSettings
 from index.loaders import iter_sources
+from qa.extractive import AnswerSettings
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -142,7 +143,9 @@ def test_question_shows_answer_with_highlighted_span(page) -> None:
     assert "[Counter-Terrorism Office](#)" in page.inner_text("#qa-source .qa-passage")
     page.click("#qa-details button, #qa-details .label-wrap")
     page.wait_for_selector("#qa-retrieval table.qa-retrieval", state="visible")
-    assert page.locator("#qa-retrieval td.qa-num").count() == 3 * 3
+    passages = AnswerSettings().passages  # the Settings slider starts at the default
+    assert page.locator("#qa-retrieval tbody tr").count() == passages
+    assert page.locator("#qa-retrieval td.qa-num").count() == 3 * passages
     OUTPUT.mkdir(exist_ok=True)
     page.screenshot(path=str(OUTPUT / "browser-answered-chat.png"), full_page=True)
 

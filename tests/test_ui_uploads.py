@@ -116,9 +116,7 @@ def test_nothing_accepted_means_no_index_update(tmp_path: Path, engine: Engine) 
     assert engine.index_dir.current() == generation
 
 
-def test_uploads_go_through_update_index_when_it_exists(
-    tmp_path: Path, engine: Engine, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_uploads_go_through_update_index(tmp_path: Path, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     """The adapter's contract with ``index.update.update_index``: the uploads folder, this index, no pruning."""
     from index.loaders import Skipped
 
@@ -128,14 +126,14 @@ def test_uploads_go_through_update_index_when_it_exists(
         calls.append((paths, root, embedder, chunker, prune))
         on_document(Skipped(str(paths[0] / "uploads" / "bad.md"), "binary file"), 0)
 
-    monkeypatch.setattr("ui.uploads._update_index", lambda: fake_update)
+    monkeypatch.setattr("ui.uploads.update_index", fake_update)
     folder = tmp_path / "up"
     result = Uploads(engine, folder).ingest(
         [upload(tmp_path, "good.md", b"fine text"), upload(tmp_path, "bad.md", b"\x00\x01")]
     )
     [(paths, root, embedder, chunker, prune)] = calls
     assert paths == [folder] and root == engine.index_dir.root and embedder is engine.embedder and not prune
-    assert chunker == ChunkerSettings(max_tokens=40, overlap_tokens=8)
+    assert chunker is None  # the index's own chunker settings
     assert result.accepted == ["good.md"]
     assert [(r.name, r.reason) for r in result.rejected] == [("bad.md", "binary file")]
     assert sorted(p.name for p in (folder / "uploads").iterdir()) == ["good.md"]  # the unreadable one is gone

@@ -7,13 +7,12 @@ so two people never see each other's history. Nothing here imports gradio.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from qa.answer_types import Answer
 from qa.chat import ChatSession
 from qa.engine import Engine
 from qa.errors import QAError
-from qa.extractive import AnswerSettings
 from ui.render import answer_message_html, error_message_html, source_choices, user_message_html
 
 # Only the modes that exist: an "llm" mode joins when issue 7 lands.
@@ -21,22 +20,10 @@ ANSWER_MODES: tuple[str, ...] = ("extractive",)
 MAX_PASSAGES = 10
 
 
-@dataclass
-class EngineAnswerer:
-    """Answers through the engine at question time, so an index updated meanwhile is the one used."""
-
-    engine: Engine
-    settings: AnswerSettings
-
-    def answer(self, question: str, query: str | None = None) -> Answer:
-        return self.engine.answerer(self.settings).answer(question, query=query)
-
-
 class ChatState:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.answerer = EngineAnswerer(engine, engine.settings)
-        self.chat = ChatSession(self.answerer)
+        self.chat = ChatSession(engine.answerer())
         self.messages: list[dict] = []  # gradio's {"role", "content"} messages
         self.answers: list[Answer | None] = []  # one per assistant message (None for an error)
         self.selected: Answer | None = None  # the answer whose sources are on show
@@ -55,7 +42,9 @@ class ChatState:
                 raise QAError(f"unknown answer mode {mode!r}; choose one of {', '.join(ANSWER_MODES)}")
             if not 1 <= passages <= MAX_PASSAGES:
                 raise QAError(f"number of passages must be between 1 and {MAX_PASSAGES}, got {passages}")
-            self.answerer.settings = replace(self.engine.settings, passages=passages)
+            # A fresh answerer for each question: bound to the index generation current now (an upload
+            # may have published a new one), the same generation serves the whole question.
+            self.chat.answerer = self.engine.answerer(replace(self.engine.settings, passages=passages))
             answer = self.chat.ask(question)
         except Exception as exc:
             # A bug's text is not for the page (it may quote a document): the server log has it.

@@ -19,8 +19,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from index.chunking import ChunkerSettings
 from index.loaders import Skipped
+from index.update import update_index
 from qa.engine import Engine
 from qa.errors import UploadRejected
 from qa.types import Document
@@ -129,10 +129,12 @@ class Uploads:
         return target
 
     def _index(self, progress: Progress | None) -> list[Skipped]:
-        """Bring the index up to date with the uploads folder; the loader's Skipped items come back."""
+        """Bring the index up to date with the uploads folder; the loader's Skipped items come back.
+
+        ``update_index`` embeds only what is new or changed and keeps every other document (no
+        pruning), so the original corpus stays searchable beside the uploads.
+        """
         engine = self.engine
-        manifest = engine.index_dir.manifest()
-        chunker = ChunkerSettings(**manifest.chunker)
         total = sum(1 for _ in self.files_dir.iterdir() if not _.name.startswith("."))
         skipped: list[Skipped] = []
         done = 0
@@ -146,43 +148,6 @@ class Uploads:
                 what = item.path if isinstance(item, Skipped) else item.doc_id
                 progress(min(done, total), total, str(what))
 
-        update = _update_index()
-        if update is not None:
-            update([self.folder], engine.index_dir.root, engine.embedder, chunker, on_document=on_document)
-        else:
-            kept = [d for d in engine.index.documents if not d.doc_id.startswith(UPLOAD_PREFIX)]
-            total += len(kept)
-            _rebuild_with(kept, self.folder, engine, chunker, on_document)
+        # No chunker given: the index keeps its own settings.
+        update_index([self.folder], engine.index_dir.root, engine.embedder, on_document=on_document)
         return skipped
-
-
-def _update_index():
-    """``index.update.update_index`` (issue 6) where it exists."""
-    try:
-        from index.update import update_index
-    except ImportError:
-        return None
-    return update_index
-
-
-def _rebuild_with(
-    kept: list[Document], folder: Path, engine: Engine, chunker: ChunkerSettings, on_document: Callable
-) -> None:
-    """Stand-in until ``update_index`` lands: a full rebuild from the stored documents plus the uploads.
-
-    The stored documents are reused as they are (their source files need not exist any more);
-    uploaded ones are read again from the folder.
-    """
-    from itertools import chain
-
-    from index.build import build_index
-    from index.loaders import iter_sources
-
-    build_index(
-        chain(kept, iter_sources([folder])),
-        engine.index_dir.root,
-        engine.embedder,
-        chunker,
-        index_text_mode=engine.index.manifest.index_text,
-        on_document=on_document,
-    )
