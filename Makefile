@@ -4,8 +4,9 @@
 setup:
 	@bash scripts/setup.sh
 
+# The browser chat on the built-in user guide (its index is built on first use); SERVE_ARGS="--port 8000" moves it.
 demo: setup
-	@.venv/bin/qa demo
+	@.venv/bin/qa serve $(SERVE_ARGS)
 
 test: setup
 	@.venv/bin/python -m pytest -q

@@ -18,6 +18,15 @@ class UnreadableFile(QAError):
     """A file we should read but cannot (corrupt, encrypted, empty, not text)."""
 
 
+class UploadRejected(QAError):
+    """An uploaded file we refuse to index (type, size or name), with the file and the reason."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        super().__init__(f"{name}: {reason}")
+        self.name = name
+        self.reason = reason
+
+
 class IndexNotFound(QAError):
     """No index at the given location."""
 

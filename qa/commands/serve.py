@@ -1,0 +1,104 @@
+"""``qa serve``: the browser chat over an index (the demo corpus, built if missing, when none is given)."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from qa.config import DEMO_CORPUS, demo_index_dir
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    serve = commands.add_parser("serve", help="open the browser chat (on the demo corpus unless --index is given)")
+    serve.add_argument("--index", type=Path, default=None, help="index directory (default: the demo corpus's index)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    serve.add_argument(
+        "--uploads", type=Path, default=None, help="folder for uploaded documents (default: INDEX-uploads beside it)"
+    )
+    serve.add_argument("--max-upload-mb", type=float, default=None, help="size limit of one upload (default 25)")
+    serve.set_defaults(run=_serve_command)
+
+
+def _serve_command(args: argparse.Namespace) -> int:
+    began = time.perf_counter()
+    from qa.engine import Engine
+    from ui.uploads import DEFAULT_MAX_MB, Uploads
+
+    demo = args.index is None
+    root = demo_index_dir() if demo else args.index
+    embedder = _ensure_demo_index(root) if demo else None
+    engine = Engine(root, embedder)
+    engine.retriever()  # IndexNotFound / IndexMismatch now, as a message, rather than at the first question
+    # The model loads while gradio imports and the server starts, so the first question need not wait for it.
+    warm_up = _in_background(lambda: _warm_up(engine))
+    uploads_dir = args.uploads or root.with_name(root.name + "-uploads")
+    max_mb = args.max_upload_mb if args.max_upload_mb is not None else DEFAULT_MAX_MB
+    uploads = Uploads(engine, uploads_dir, max_bytes=int(max_mb * 2**20))
+
+    from ui.app import launch, warm_up_server
+
+    app = launch(engine, uploads, host=args.host, port=args.port, demo=demo, block=False)
+    url = f"http://{args.host}:{args.port}/"
+    print(f"qa: page up at {url} after {time.perf_counter() - began:.1f}s; loading the model", flush=True)
+    # gradio's own first-request set-up overlaps with the model load (the question waits for the model).
+    server_warm_up = _in_background(lambda: warm_up_server(app))
+    warm_up()
+    server_warm_up()
+    print(f"qa: serving {root} at {url} (ready in {time.perf_counter() - began:.1f}s; Ctrl+C stops)", flush=True)
+    try:
+        app.block_thread()
+    finally:
+        app.close()
+    return 0
+
+
+def _warm_up(engine) -> None:
+    """Load the model and run one question through every stage (sentence splitter, tokenizers, BM25)."""
+    from qa.errors import QAError
+
+    # An empty index has nothing to warm; the first real question reports any real problem.
+    with contextlib.suppress(QAError):
+        engine.ask("What is this about?")
+
+
+def _in_background(work: Callable[[], object]) -> Callable[[], None]:
+    """Start ``work`` on a thread; the returned function waits for it and re-raises its error."""
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            work()
+        except BaseException as exc:  # re-raised by wait() in the main thread
+            failure.append(exc)
+
+    thread = threading.Thread(target=run, name="qa-warm-up", daemon=True)
+    thread.start()
+
+    def wait() -> None:
+        thread.join()
+        if failure:
+            raise failure[0]
+
+    return wait
+
+
+def _ensure_demo_index(root: Path):
+    """Build the demo index if it is missing; the embedder it loaded for that (None if none was needed)."""
+    from index.store import IndexDir
+
+    if IndexDir(root).exists():
+        return None
+    from index.chunking import ChunkerSettings
+    from index.embedding import MiniLMEmbedder
+    from qa.commands.index_cmd import build_with_progress
+
+    print(f"qa: building the demo index of {DEMO_CORPUS} -> {root}", file=sys.stderr, flush=True)
+    embedder = MiniLMEmbedder()
+    build_with_progress([DEMO_CORPUS], root, embedder, ChunkerSettings())
+    return embedder

@@ -1,0 +1,101 @@
+"""One browser session's conversation: its ChatSession, the chat messages and the answer behind each.
+
+The engine is shared by all sessions; everything here is per session (kept in ``gr.State``),
+so two people never see each other's history. Nothing here imports gradio.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+
+from qa.answer_types import Answer
+from qa.chat import ChatSession
+from qa.engine import Engine
+from qa.errors import QAError
+from ui.render import answer_message_html, error_message_html, source_choices, user_message_html
+
+# Only the modes that exist: an "llm" mode joins when issue 7 lands.
+ANSWER_MODES: tuple[str, ...] = ("extractive",)
+MAX_PASSAGES = 10
+
+
+class ChatState:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.chat = ChatSession(engine.answerer())
+        self.messages: list[dict] = []  # gradio's {"role", "content"} messages
+        self.answers: list[Answer | None] = []  # one per assistant message (None for an error)
+        self.selected: Answer | None = None  # the answer whose sources are on show
+        # One tab can send a second question before the first is answered (the queue runs two at once).
+        self._lock = threading.Lock()
+
+    def ask(self, question: str, passages: int, mode: str) -> Answer:
+        """Answer ``question`` in this conversation; QAError (shown as a chat message) when it cannot."""
+        with self._lock:
+            return self._ask(question, passages, mode)
+
+    def _ask(self, question: str, passages: int, mode: str) -> Answer:
+        self.messages.append({"role": "user", "content": user_message_html(question)})
+        try:
+            if mode not in ANSWER_MODES:
+                raise QAError(f"unknown answer mode {mode!r}; choose one of {', '.join(ANSWER_MODES)}")
+            if not 1 <= passages <= MAX_PASSAGES:
+                raise QAError(f"number of passages must be between 1 and {MAX_PASSAGES}, got {passages}")
+            # A fresh answerer for each question: bound to the index generation current now (an upload
+            # may have published a new one), the same generation serves the whole question.
+            self.chat.answerer = self.engine.answerer(replace(self.engine.settings, passages=passages))
+            answer = self.chat.ask(question)
+        except Exception as exc:
+            # A bug's text is not for the page (it may quote a document): the server log has it.
+            shown = str(exc) if isinstance(exc, QAError) else "internal error; the server log has the details"
+            self.messages.append({"role": "assistant", "content": error_message_html(shown)})
+            self.answers.append(None)
+            raise
+        self.messages.append({"role": "assistant", "content": answer_message_html(answer)})
+        self.answers.append(answer)
+        self.selected = answer
+        return answer
+
+    def answer_at(self, message_index: int) -> Answer | None:
+        """The answer shown by chat message ``message_index`` (a question's index gives its answer)."""
+        assistant = [i for i, m in enumerate(self.messages) if m["role"] == "assistant"]
+        for position, i in enumerate(assistant):
+            if i >= message_index:
+                return self.answers[position]
+        return None
+
+    def source_choices(self) -> list[tuple[str, str]]:
+        """Every source of the conversation, newest answer first: ``(label, "turn:key")``; turn 1 is Q1."""
+        choices: list[tuple[str, str]] = []
+        for turn in range(len(self.answers), 0, -1):
+            answer = self.answers[turn - 1]
+            if answer is not None:
+                choices += [(f"Q{turn} {c.label}", f"{turn}:{c.key}") for c in source_choices(answer)]
+        return choices
+
+    def first_source(self, answer: Answer) -> str | None:
+        """The choice shown first for ``answer``: its citation [1], or its closest passage."""
+        turn = next((i for i, a in enumerate(self.answers, 1) if a is answer), None)
+        own = source_choices(answer) if turn is not None else []
+        return f"{turn}:{own[0].key}" if own else None
+
+    def source(self, choice: str) -> tuple[Answer | None, str | None]:
+        """The answer and its own source key for a ``source_choices`` value; that answer becomes selected."""
+        turn, _, key = choice.partition(":")
+        if not turn.isdigit() or not 1 <= int(turn) <= len(self.answers):
+            return None, None
+        answer = self.answers[int(turn) - 1]
+        if answer is not None:
+            self.selected = answer
+        return answer, key
+
+    def reset(self) -> None:
+        with self._lock:
+            self._reset()
+
+    def _reset(self) -> None:
+        self.chat.reset()
+        self.messages.clear()
+        self.answers.clear()
+        self.selected = None
