@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from eval.gold import GoldQuestion, load_squad_questions
-from eval.metrics import percentile
-from eval.squad import exact_match, f1, normalize_answer
+from eval.metrics import evidence_contains, percentile
+from eval.squad import exact_match, f1
 from index.build import build_index
 from index.embedding import MiniLMEmbedder
 from index.formats.corpora import iter_squad_documents
@@ -89,12 +89,6 @@ class Tally:
             "latency_ms_p50": percentile(self.latencies_ms, 50),
             "latency_ms_p95": percentile(self.latencies_ms, 95),
         }
-
-
-def evidence_contains(quote: str, answers: tuple[str, ...]) -> bool:
-    """Whether a gold answer occurs in ``quote``, both normalised as the official scorer does."""
-    normalised = f" {normalize_answer(quote)} "
-    return any(normalize_answer(a) and f" {normalize_answer(a)} " in normalised for a in answers)
 
 
 def citations_verify(answer: Answer, index: StoredIndex) -> bool:

@@ -29,8 +29,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from eval.answer_bench import SHARED, SQUAD, citations_verify, evidence_contains
-from eval.metrics import percentile
+from eval.answer_bench import SHARED, SQUAD, citations_verify
+from eval.metrics import evidence_contains, percentile
 from index.build import build_index
 from index.embedding import MiniLMEmbedder
 from index.formats.corpora import iter_squad_documents
