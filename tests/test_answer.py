@@ -11,13 +11,13 @@ import pytest
 from eval.gold import load_squad_questions
 from index.build import build_index
 from index.chunking import ChunkerSettings
-from index.embedding import HashingEmbedder
+from index.embedding import MINILM_NAME, HashingEmbedder
 from index.formats.corpora import iter_squad_documents
 from index.loaders import iter_sources
 from index.store import IndexDir, StoredIndex
 from qa.answer_types import NO_ANSWER_TEXT, Answer, Citation, ShortAnswer
-from qa.errors import BadQuery, SpanMismatch
-from qa.extractive import AnswerSettings, ExtractiveAnswerer
+from qa.errors import BadQuery, QAError, SpanMismatch
+from qa.extractive import ABSTAIN_BELOW, AnswerSettings, Evidence, ExtractiveAnswerer, support
 from qa.retrieval import Retriever
 from qa.short_answer import find_short_answer
 from qa.types import Document
@@ -126,8 +126,46 @@ def test_off_topic_question_abstains_and_keeps_the_hits(tmp_path: Path, fake_emb
     assert answer.abstained and answer.text == NO_ANSWER_TEXT
     assert answer.citations == () and answer.short_answer is None
     assert answer.hits and answer.evidence_score < 0.5
+    data = answer.to_json()
+    assert data["abstained"] is True and data["citations"] == [] and len(data["hits"]) == len(answer.hits)
     on_topic = strict.answer("Who designed the Golden Gate Bridge?")
     assert not on_topic.abstained and on_topic.evidence_score >= 0.5
+    assert on_topic.citations[0].quote == "The Golden Gate Bridge was designed by Joseph Strauss."
+
+
+def test_the_abstention_threshold_is_respected(answerer: ExtractiveAnswerer) -> None:
+    question = "Who designed the Golden Gate Bridge?"
+    level = answerer.answer(question).evidence_score
+
+    def ask(settings: AnswerSettings) -> Answer:
+        return ExtractiveAnswerer(answerer.retriever, answerer.embedder, settings).answer(question)
+
+    assert ask(AnswerSettings(abstain_below=level + 0.01)).abstained
+    assert not ask(AnswerSettings(abstain_below=level - 0.01)).abstained
+    assert not ask(AnswerSettings(abstain_below=level)).abstained  # abstains strictly below
+    assert not ask(AnswerSettings(abstain=False, abstain_below=level + 5)).abstained  # switched off
+
+
+def test_the_default_threshold_is_the_one_calibrated_for_the_embedder(answerer: ExtractiveAnswerer) -> None:
+    default = AnswerSettings()
+    assert default.threshold(MINILM_NAME) == ABSTAIN_BELOW[MINILM_NAME]
+    assert default.threshold("hashing:64") is None  # no calibration for it: never abstains by default
+    assert AnswerSettings(abstain_below=0.3).threshold("hashing:64") == 0.3
+    assert AnswerSettings(abstain=False).threshold(MINILM_NAME) is None
+    assert not answerer.answer("Which quantum chromodynamics lattice gauge couplings matter?").abstained
+    with pytest.raises(QAError, match="nan"):
+        AnswerSettings(abstain_below=float("nan"))
+
+
+def test_support_is_the_best_cosine_plus_half_overlap_whatever_the_ranking() -> None:
+    def candidate(cosine: float, overlap: float, score: float) -> Evidence:
+        return Evidence("d", 0, 1, "x", 0, cosine, overlap, score)
+
+    # The evidence ranking (score) puts a weaker match first; support ignores it.
+    ranked = [candidate(0.30, 0.2, 9.0), candidate(0.50, 0.6, 1.0), candidate(0.70, 0.0, 0.5)]
+    assert support(ranked) == pytest.approx(0.80)
+    assert support(list(reversed(ranked))) == support(ranked)
+    assert support([]) == float("-inf")
 
 
 def test_answer_json_shape(answerer: ExtractiveAnswerer) -> None:
