@@ -175,8 +175,9 @@ def all_features(shared: Path, work: Path, settings: AnswerSettings, scifact_n: 
     v2 = load_squad_questions(squad2)
     claims = load_beir_queries(shared / SCIFACT, "train")
     claims = random.Random(0).sample(claims, min(scifact_n, len(claims)))
-    # The threshold is applied afterwards, so it is no part of what the features depend on.
-    key = {"settings": {**asdict(settings), "abstain_below": None}, "embedder": "all-MiniLM-L6-v2"}
+    # Abstention is decided afterwards from the features, so its settings are no part of the key.
+    evidence_settings = {k: v for k, v in asdict(settings).items() if k not in ("abstain", "abstain_below")}
+    key = {"settings": evidence_settings, "embedder": MINILM_NAME}
 
     def run(name: str, root: Path, squad: Path, keep: Callable[[str], bool], asked: list[tuple[GoldQuestion, bool]]):
         def compute() -> list[Features]:
@@ -278,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     # Features are collected with abstention off: the decision is re-applied from the cache.
     settings = AnswerSettings()
     features = all_features(args.shared, args.work, settings, args.scifact)
-    sweep = [round(t, 2) for t in np.arange(0.20, 0.71, 0.025)] if args.sweep else []
+    sweep = [round(t, 2) for t in np.arange(0.30, 0.86, 0.05)] if args.sweep else []
     report(features, args.threshold, sweep)
     return 0
 

@@ -212,6 +212,23 @@ def test_real_model_cites_the_seed_article(tmp_path: Path, shared: Path, minilm)
     assert_exact(answer, index)
 
 
+OUT_OF_CORPUS = "What is the boiling point of mercury?"
+
+
+@pytest.mark.slow
+def test_real_model_abstains_on_what_the_seed_article_does_not_say(tmp_path: Path, shared: Path, minilm) -> None:
+    build_index(iter_sources([shared / "seeds" / "000_e0905da38116da84.txt"]), tmp_path / "idx", minilm)
+    index = IndexDir(tmp_path / "idx").load(minilm)
+    answerer = ExtractiveAnswerer(Retriever(index, minilm), minilm)  # the default, calibrated threshold
+    outside = answerer.answer(OUT_OF_CORPUS)
+    assert outside.abstained and outside.text == NO_ANSWER_TEXT
+    assert outside.citations == () and outside.short_answer is None and outside.hits
+    assert outside.evidence_score < ABSTAIN_BELOW[MINILM_NAME]
+    inside = answerer.answer("What does ISIL focus on now?")
+    assert not inside.abstained and inside.evidence_score >= ABSTAIN_BELOW[MINILM_NAME]
+    assert_exact(inside, index)
+
+
 @pytest.mark.slow
 def test_every_citation_verifies_on_squad_articles(tmp_path: Path, shared: Path, minilm) -> None:
     squad = shared / "data" / "squad" / "dev-v1.1.json"

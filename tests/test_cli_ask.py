@@ -82,3 +82,23 @@ def test_chat_rewrites_a_follow_up_and_shows_the_query(
     out = capsys.readouterr().out
     assert "(searched for: When did he die?" in out and "Chopin" in out.split("(searched for:")[1]
     assert "died there in 1849" in out
+
+
+@pytest.mark.slow
+def test_ask_json_abstains_on_an_out_of_corpus_question(
+    tmp_path: Path, shared: Path, minilm, capsys: pytest.CaptureFixture
+) -> None:
+    from index.build import build_index
+    from index.loaders import iter_sources
+    from qa.answer_types import NO_ANSWER_TEXT
+
+    build_index(iter_sources([shared / "seeds" / "000_e0905da38116da84.txt"]), tmp_path / "idx", minilm)
+    question = "What is the boiling point of mercury?"
+    assert main(["ask", question, "--index", str(tmp_path / "idx"), "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["abstained"] is True and answer["citations"] == [] and answer["short_answer"] is None
+    assert answer["answer"] == NO_ANSWER_TEXT and "documents do not contain" in answer["answer"]
+    assert answer["hits"] and all(hit["doc_id"] == "000_e0905da38116da84.txt" for hit in answer["hits"])
+    assert main(["ask", question, "--index", str(tmp_path / "idx")]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith(NO_ANSWER_TEXT) and "Closest passages:" in text

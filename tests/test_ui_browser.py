@@ -1,9 +1,9 @@
 """The chat in Debian's Chromium, driven by Playwright, against ``qa serve`` started here.
 
 One server (real MiniLM model, the seed article and the user guide) serves the whole module;
-the tests run in file order: ask and see the highlighted span, select an earlier answer, upload a
-document and ask about it, upload a hostile document and check nothing in it runs, reject an
-unsupported upload. Screenshots and timings go to ``test-output/``.
+the tests run in file order: ask and see the highlighted span, select an earlier answer, ask what
+the documents do not say and see the closest passages instead, upload a document and ask about
+it, upload a hostile document and check nothing in it runs, reject an unsupported upload. Screenshots and timings go to ``test-output/``.
 """
 
 from __future__ import annotations
@@ -169,6 +169,17 @@ def test_selecting_a_citation_or_an_earlier_answer_shows_its_source(page) -> Non
     page.wait_for_function("!document.querySelector('#qa-source .qa-source-head').innerText.includes('ISIL')")
     page.locator("#qa-chat [data-testid=bot]").first.click()  # the first answer's bubble
     source_head_includes(page, "ISIL")
+
+
+def test_out_of_corpus_question_says_so_and_lists_the_closest_passages(page) -> None:
+    ask(page, "What is the boiling point of mercury?")
+    message = page.locator("#qa-chat .qa-abstain").last.inner_text()
+    assert "No answer found" in message and "documents do not contain" in message
+    closest = page.locator("#qa-chat .qa-closest").last
+    assert "Closest passages" in closest.inner_text()
+    assert closest.locator("li").count() == AnswerSettings().passages
+    assert page.locator("#qa-chat .qa-answer").count() == 0  # nothing is quoted as if it answered
+    page.screenshot(path=str(OUTPUT / "browser-abstained.png"), full_page=True)
 
 
 def test_uploaded_document_is_searchable_without_restart(page, tmp_path: Path) -> None:
