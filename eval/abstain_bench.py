@@ -23,27 +23,37 @@ prints a table over thresholds.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import random
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from eval.gold import GoldQuestion, load_beir_queries, load_squad_questions
+from eval.chat_bench import ChatGold, load_chat_gold
+from eval.chat_bench import load_or_build as load_chat_index
+from eval.gold import GoldQuestion, load_beir_queries, load_jsonl_questions, load_squad_questions
 from eval.metrics import abstention_scores, evidence_contains
 from index.build import build_index
 from index.embedding import MINILM_NAME, MiniLMEmbedder
 from index.formats.corpora import iter_squad_documents
+from index.loaders import iter_sources
 from index.sentences import sentence_spans
 from index.store import IndexDir, StoredIndex
+from qa.chat import ChatSession
 from qa.extractive import ABSTAIN_BELOW, AnswerSettings, Evidence, ExtractiveAnswerer, support
 from qa.retrieval import Retriever
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 WORK = SHARED.parent / "cache" / "abstain"
+GUIDE = Path(__file__).resolve().parents[1] / "docs" / "guide"
+# Questions about the user guide asked as a user would, without looking at its wording, and
+# questions it cannot answer: SQuAD's questions were written while reading their paragraph.
+GUIDE_GOLD = Path(__file__).resolve().parent / "gold" / "abstain-guide.jsonl"
 SQUAD1 = "data/squad/dev-v1.1.json"
 SQUAD2 = "data/squad/dev-v2.0.json"
 SCIFACT = "data/scifact"
@@ -60,10 +70,16 @@ class Features:
     hits: tuple[tuple[float, float, float], ...]  # (dense, bm25, fused) of each passage, best first
     evidence: tuple[tuple[float, float, float], ...]  # (cosine, overlap, score) of each sentence, best first
     correct: bool  # the best sentence holds a gold answer (in-corpus SQuAD questions only)
+    # In a conversation, the same sentences weighed against the rewritten query when it differs.
+    query_evidence: tuple[tuple[float, float, float], ...] = ()
 
-    def rebuilt(self) -> list[Evidence]:
-        """Evidence carrying the cached scores, enough for ``support``."""
-        return [Evidence("", 0, 0, "", 0, c, o, s) for c, o, s in self.evidence]
+    def support(self) -> float:
+        """``qa.extractive.support`` of the cached candidates, the better of question and query."""
+
+        def rebuilt(scores: tuple[tuple[float, float, float], ...]) -> list[Evidence]:
+            return [Evidence("", 0, 0, "", 0, c, o, s) for c, o, s in scores]
+
+        return max(support(rebuilt(self.evidence)), support(rebuilt(self.query_evidence)))
 
 
 class CachingEmbedder:
@@ -135,6 +151,31 @@ def collect(answerer: ExtractiveAnswerer, questions: Sequence[tuple[GoldQuestion
     return rows
 
 
+def collect_chat(answerer: ExtractiveAnswerer, conversations: list[list[ChatGold]]) -> list[Features]:
+    """Replay each conversation as ``qa chat`` does (follow-ups rewritten), never abstaining."""
+    rows = []
+    for conversation in conversations:
+        session = ChatSession(answerer)
+        for gold in conversation:
+            answer = session.ask(gold.question)
+            hits = list(answer.hits)
+            evidence = answerer.evidence(gold.question, hits)
+            query = answer.rewritten_query
+            rewritten = answerer.evidence(query, hits) if query != gold.question else []
+            rows.append(
+                Features(
+                    gold.qid,
+                    gold.question,
+                    True,
+                    tuple((h.scores.dense, h.scores.bm25, h.score) for h in hits),
+                    tuple((e.cosine, e.overlap, e.score) for e in evidence),
+                    bool(evidence and evidence_contains(evidence[0].text, gold.answers)),
+                    tuple((e.cosine, e.overlap, e.score) for e in rewritten),
+                )
+            )
+    return rows
+
+
 def cached(path: Path, key: dict, compute: Callable[[], list[Features]]) -> list[Features]:
     if path.exists():
         data = json.loads(path.read_text())
@@ -147,6 +188,7 @@ def cached(path: Path, key: dict, compute: Callable[[], list[Features]]) -> list
                     tuple(map(tuple, r["hits"])),
                     tuple(map(tuple, r["evidence"])),
                     r["correct"],
+                    tuple(map(tuple, r.get("query_evidence", ()))),
                 )
                 for r in data["rows"]
             ]
@@ -198,11 +240,33 @@ def all_features(shared: Path, work: Path, settings: AnswerSettings, scifact_n: 
     whole = work / "abst-squad2"
     out["scifact"] = run("scifact", whole, squad2, lambda _: True, [(c, False) for c in claims])
     out["squad2"] = run("squad2", whole, squad2, lambda _: True, [(q, q.answerable) for q in v2])
+    conversations = load_chat_gold()
+
+    def chat() -> list[Features]:
+        index = load_chat_index(work / "abst-chat", model(), shared)
+        embedder = CachingEmbedder(model())
+        embedder.prefill(index, [g.question for c in conversations for g in c])
+        never = replace(settings, abstain=False)
+        return collect_chat(ExtractiveAnswerer(Retriever(index, embedder), embedder, never), conversations)
+
+    turns = sum(map(len, conversations))
+    out["chat"] = cached(work / "features" / "chat.json", {**key, "questions": turns}, chat)
+
+    def guide() -> list[Features]:
+        with tempfile.TemporaryDirectory() as tmp:  # a few seconds to build; never stale
+            build_index(iter_sources([GUIDE]), Path(tmp), model())
+            index = IndexDir(Path(tmp)).load(model())
+        answerer = ExtractiveAnswerer(Retriever(index, model()), model(), settings)
+        return collect(answerer, [(q, q.answerable) for q in load_jsonl_questions(GUIDE_GOLD)], "guide")
+
+    texts = GUIDE_GOLD.read_text() + "".join(p.read_text() for p in sorted(GUIDE.glob("*.md")))
+    guide_key = {**key, "content": hashlib.sha256(texts.encode()).hexdigest()}
+    out["guide"] = cached(work / "features" / "guide.json", guide_key, guide)
     return out
 
 
 def support_of(rows: Sequence[Features]) -> np.ndarray:
-    return np.array([support(r.rebuilt()) for r in rows])
+    return np.array([r.support() for r in rows])
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,6 +302,8 @@ def report(features: dict[str, list[Features]], threshold: float, sweep: Sequenc
         ("tune indexed: tune in, check out", features["tune-indexed"], values["tune-indexed"]),
         ("check indexed: check in, tune out", features["check-indexed"], values["check-indexed"]),
         ("all v2.0 indexed: answerable in, SciFact claims out", sci_rows, sci_values),
+        ("chat gold, follow-ups rewritten: all in", features["chat"], values["chat"]),
+        ("user guide: users' questions in, off-topic out", features["guide"], values["guide"]),
     ]
     print(f"\nabstain_below = {threshold:g} on support (qa.extractive.support)")
     print("| setting | in-corpus answered | correct answers kept | out-of-corpus abstained |")
@@ -255,16 +321,21 @@ def report(features: dict[str, list[Features]], threshold: float, sweep: Sequenc
     )
     if not sweep:
         return
-    print("\n| threshold | tune-idx in / out | check-idx in / out | SciFact out | v2.0 answerable in | v2.0 P / R |")
-    print("|---|---|---|---|---|---|")
+    print("\n| threshold | tune-idx in / out | check-idx in / out | SciFact out", end="")
+    print(" | v2.0 answerable in | chat in | guide in / out | v2.0 P / R |")
+    print("|---|---|---|---|---|---|---|---|")
     for t in sweep:
         a1 = rates(features["tune-indexed"], values["tune-indexed"], t)
         a2 = rates(features["check-indexed"], values["check-indexed"], t)
         s = rates(sci_rows, sci_values, t)
+        c = rates(features["chat"], values["chat"], t)
+        g = rates(features["guide"], values["guide"], t)
         a = abstention_scores(list(values["squad2"] < t), unanswerable)
         print(
             f"| {t:.2f} | {a1.answered_in:.3f} / {a1.abstained_out:.3f} | {a2.answered_in:.3f} / {a2.abstained_out:.3f}"
-            f" | {s.abstained_out:.3f} | {s.answered_in:.3f} | {a.precision:.3f} / {a.recall:.3f} |"
+            f" | {s.abstained_out:.3f} | {s.answered_in:.3f} | {c.answered_in:.3f}"
+            f" | {g.answered_in:.3f} / {g.abstained_out:.3f}"
+            f" | {a.precision:.3f} / {a.recall:.3f} |"
         )
 
 

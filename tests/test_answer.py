@@ -157,6 +157,20 @@ def test_the_default_threshold_is_the_one_calibrated_for_the_embedder(answerer: 
         AnswerSettings(abstain_below=float("nan"))
 
 
+def test_a_follow_up_is_also_supported_by_its_rewritten_query(answerer: ExtractiveAnswerer) -> None:
+    question, query = "Who designed it?", "Who designed it? (Golden Gate Bridge)"
+    hits = answerer.retriever.search(query, k=5)
+    alone, rewritten = support(answerer.evidence(question, hits)), support(answerer.evidence(query, hits))
+    assert rewritten > alone
+    between = ExtractiveAnswerer(
+        answerer.retriever, answerer.embedder, AnswerSettings(abstain_below=(alone + rewritten) / 2)
+    )
+    assert between.answer_from_hits(question, hits).abstained
+    follow_up = between.answer_from_hits(question, hits, query=query)
+    assert not follow_up.abstained and follow_up.evidence_score == pytest.approx(rewritten)
+    assert "Joseph Strauss" in follow_up.citations[0].quote
+
+
 def test_support_is_the_best_cosine_plus_half_overlap_whatever_the_ranking() -> None:
     def candidate(cosine: float, overlap: float, score: float) -> Evidence:
         return Evidence("d", 0, 1, "x", 0, cosine, overlap, score)
