@@ -72,7 +72,7 @@ def _evidence_plots(results: Sequence[QuestionResult]) -> list[str]:
         histogram(
             {"answered": scores(lambda r: not r.abstained), "abstained": scores(lambda r: r.abstained)},
             "Evidence score: answered vs abstained",
-            "evidence score of the best sentence",
+            "support (best cosine + 0.5 overlap; abstains below abstain_below)",
         )
     ]
     if any(not r.gold.answerable for r in results):
@@ -83,7 +83,7 @@ def _evidence_plots(results: Sequence[QuestionResult]) -> list[str]:
                     "unanswerable (gold)": scores(lambda r: not r.gold.answerable),
                 },
                 "Evidence score: answerable vs unanswerable",
-                "evidence score of the best sentence",
+                "support (best cosine + 0.5 overlap; abstains below abstain_below)",
             )
         )
     return plots

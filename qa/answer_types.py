@@ -85,7 +85,11 @@ class ShortAnswer:
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """The reply to one question; ``hits`` are the passages it was drawn from, kept even on abstention."""
+    """The reply to one question; ``hits`` are the passages it was drawn from, kept even on abstention.
+
+    ``evidence_score`` is the support the abstention decision compared with its threshold
+    (``qa.extractive.support``), -inf when there was no candidate sentence.
+    """
 
     question: str
     rewritten_query: str
