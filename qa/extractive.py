@@ -63,6 +63,7 @@ class AnswerSettings:
     second_margin: float = 0.0
     abstain_below: float = 0.0
     short_answers: bool = True
+    sentence_vectors: bool = True  # False: embed candidates alone even when the index stores vectors
 
     def __post_init__(self) -> None:
         if self.passages < 1:
@@ -169,7 +170,7 @@ class ExtractiveAnswerer:
             vector = self.embedder.embed([query])[0]
         kind = question_kind(query)
         typed = np.array([float(has_phrase_of_kind(kind, text, asked)) for *_, text, _ in sentences])
-        stored = _stored_vectors(index, hits, sentences)
+        stored = _stored_vectors(index, hits, sentences) if s.sentence_vectors else None
         if stored is not None:
             late = stored @ vector
             keep = np.arange(len(sentences))
