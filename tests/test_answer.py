@@ -180,6 +180,8 @@ def test_support_is_the_best_cosine_plus_half_overlap_whatever_the_ranking() -> 
     assert support(ranked) == pytest.approx(0.80)
     assert support(list(reversed(ranked))) == support(ranked)
     assert support([]) == float("-inf")
+    # With stored sentence vectors only the winner is embedded alone; the others' cosine is NaN.
+    assert support([candidate(0.40, 0.2, 2.0), candidate(float("nan"), 1.0, 1.0)]) == pytest.approx(0.50)
 
 
 def test_answer_json_shape(answerer: ExtractiveAnswerer) -> None:

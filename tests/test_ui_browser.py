@@ -3,7 +3,8 @@
 One server (real MiniLM model, the seed article and the user guide) serves the whole module;
 the tests run in file order: ask and see the highlighted span, select an earlier answer, ask what
 the documents do not say and see the closest passages instead, upload a document and ask about
-it, upload a hostile document and check nothing in it runs, reject an unsupported upload. Screenshots and timings go to ``test-output/``.
+it, upload a hostile document and check nothing in it runs, reject an unsupported upload.
+Screenshots and timings go to ``test-output/``.
 """
 
 from __future__ import annotations
