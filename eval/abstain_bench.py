@@ -2,14 +2,18 @@
 
     python -m eval.abstain_bench [--work DIR] [--scifact N] [--threshold T] [--sweep]
 
-Four settings, each asked with the real all-MiniLM-L6-v2 model and the default AnswerSettings:
+Settings, each asked with the real all-MiniLM-L6-v2 model and the default AnswerSettings:
 - ``tune-indexed``: only the six "tune" SQuAD v1.1 dev articles indexed; their questions are
   in-corpus, the six "check" articles' questions out-of-corpus (a different topic, same style);
 - ``check-indexed``: the swap, to see that a threshold chosen on the first carries over;
-- ``scifact``: SciFact train claims (a sample) against all SQuAD v2.0 paragraphs, out-of-corpus,
-  with the answerable v2.0 questions of that same index as the in-corpus side;
+- ``scifact``: SciFact train claims (a seeded sample) against all SQuAD v2.0 paragraphs,
+  out-of-corpus, with the answerable v2.0 questions of that same index as the in-corpus side;
 - ``squad2``: SQuAD v2.0 dev, all paragraphs indexed: abstention as a classifier of the
-  unanswerable questions (precision, recall, F1).
+  unanswerable questions (precision, recall, F1);
+- ``chat``: the conversations of eval/gold/chat.jsonl through ChatSession (follow-ups rewritten),
+  SQuAD v1.1 and the seed article indexed: all in-corpus;
+- ``guide``: eval/gold/abstain-guide.jsonl against the user guide (docs/guide): questions asked
+  as a user would, and questions the guide cannot answer.
 
 Per-question features (the passages' dense/BM25/fused scores, every embedded sentence's cosine,
 overlap and evidence score, whether the best sentence holds a gold answer) are cached as JSON in
