@@ -1,13 +1,13 @@
 """Train the short-answer span ranker (qa/span_ranker.py) on SQuAD v1.1 dev and write its weights.
 
-    python -m eval.train_short_answer [--articles tune|all] [--out qa/short_answer_weights.json]
+    python -m eval.train_short_answer [--articles tune|check|all] [--out qa/short_answer_weights.json]
                                       [--cache FILE] [--threshold T]
 
 Each question's example is the sentence of its gold paragraph that holds the first gold answer,
 with every candidate phrase labelled by its SQuAD F1 against the gold answers. The model is a
 linear scorer trained listwise (softmax over a sentence's candidates, towards targets
 proportional to F1², Adam, L2). "tune" trains on the first six articles and reports the other
-six as held out; the committed weights are trained on all twelve (``--articles all``), after
+six as held out ("check" the reverse, for a cross-fitted estimate); the committed weights are trained on all twelve (``--articles all``), after
 settings were chosen tune -> check. Prints conditional F1/EM (the sentence holds the answer) for
 the rules and the ranker on both halves, and, for the held-out half, what each confidence
 threshold keeps. ``--cache`` keeps the spaCy parses between runs (development only).
@@ -141,7 +141,7 @@ def thresholds(results: list) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shared", type=Path, default=SHARED)
-    parser.add_argument("--articles", choices=("tune", "all"), default="all", help="train on these articles")
+    parser.add_argument("--articles", choices=("tune", "check", "all"), default="all", help="train on these articles")
     parser.add_argument("--out", type=Path, default=WEIGHTS)
     parser.add_argument("--cache", type=Path, help="pickle of spaCy parses kept between runs")
     parser.add_argument("--l2", type=float, default=3e-3)
@@ -152,14 +152,14 @@ def main(argv: list[str] | None = None) -> int:
     rows = featurized(examples(args.shared / SQUAD), args.cache)
     tune = [r for r in rows if r[2].tune]
     check = [r for r in rows if not r[2].tune]
-    trained_on = tune if args.articles == "tune" else rows
+    trained_on = {"tune": tune, "check": check, "all": rows}[args.articles]
     w = train([(x, y) for x, y, *_ in trained_on], args.l2, args.iters)
     print(f"trained on {args.articles}: {len(trained_on)} questions, {len(FEATURES)} features")
     for name, part in (("tune", tune), ("check", check)):
         summary(f"{name}: rules", rules(part))
         summary(f"{name}: ranker", scores(part, w))
-    held_out = check if args.articles == "tune" else rows
-    print(f"\nconfidence thresholds on {'check (held out)' if args.articles == 'tune' else 'all (in sample)'}:")
+    held_out = {"tune": check, "check": tune, "all": rows}[args.articles]
+    print(f"\nconfidence thresholds on {'the other half (held out)' if held_out is not rows else 'all (in sample)'}:")
     thresholds(scores(held_out, w))
     weights = {
         "trained_on": f"SQuAD v1.1 dev, {args.articles} articles, {len(trained_on)} gold sentences",

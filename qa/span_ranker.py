@@ -9,7 +9,8 @@ length, and whether the regular-expression rules (qa/short_answer.py) chose it. 
 trained listwise on SQuAD (eval/train_short_answer.py) scores them; the softmax over candidates
 is read as a distribution over the answer, and the candidate with the highest expected F1 against
 it is returned (minimum Bayes risk), together with that expected F1 as its confidence.
-Candidates made only of the question's own words are dropped: the question already says them.
+Candidates made only of the question's own words are dropped (the question already says them),
+and so are those made only of pronouns and function words.
 """
 
 from __future__ import annotations
@@ -57,6 +58,8 @@ SOURCES = ("ent", "np", "npof", "coord", "num", "word")
 _WH = frozenset({"who", "whom", "whose", "what", "which", "when", "where", "why", "how"})
 _DETERMINERS = frozenset({"the", "a", "an"})
 _DEP_CLASS = {"nsubjpass": "nsubj", "csubj": "nsubj", "csubjpass": "nsubj", "iobj": "dobj", "dative": "dobj"}
+# spaCy's stop words include "one", "two", "hundred": answers to "how many"; parts of speech do not.
+_FUNCTION_POS = frozenset({"PRON", "DET", "ADP", "AUX", "CCONJ", "SCONJ", "PART"})
 _MODIFIER = frozenset({"det", "advmod", "amod", "nummod"})
 _FOCUS = re.compile(r"\b(?:what|which)\s+(\w+)", re.I)
 
@@ -203,7 +206,8 @@ def featurize(question: Question, sdoc: Doc, rule_span: tuple[int, int] | None) 
         span = sdoc[a:b]
         words = [t for t in span if not t.is_punct]
         in_question = sum(is_asked[t.i] for t in words) / max(1, len(words))
-        if in_question >= 1.0:
+        # The question's own words, or only pronouns and function words ("it", "which"), never answer it.
+        if in_question >= 1.0 or all(t.pos_ in _FUNCTION_POS for t in words):
             continue
         labels = {s[4:] for s in sources if s.startswith("ent:")}
         groups = {_GROUP_OF_LABEL.get(label, "other_ent") for label in labels} or {"none"}
