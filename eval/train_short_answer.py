@@ -7,10 +7,11 @@ Each question's example is the sentence of its gold paragraph that holds the fir
 with every candidate phrase labelled by its SQuAD F1 against the gold answers. The model is a
 linear scorer trained listwise (softmax over a sentence's candidates, towards targets
 proportional to F1², Adam, L2). "tune" trains on the first six articles and reports the other
-six as held out ("check" the reverse, for a cross-fitted estimate); the committed weights are trained on all twelve (``--articles all``), after
-settings were chosen tune -> check. Prints conditional F1/EM (the sentence holds the answer) for
-the rules and the ranker on both halves, and, for the held-out half, what each confidence
-threshold keeps. ``--cache`` keeps the spaCy parses between runs (development only).
+six as held out ("check" the reverse, for a cross-fitted estimate); the committed weights are
+trained on all twelve (``--articles all``), after settings were chosen tune -> check. Prints
+conditional F1/EM (the sentence holds the answer) for the rules and the ranker on both halves,
+and, for the held-out half, what each confidence threshold keeps. ``--cache`` keeps the spaCy
+parses between runs (development only).
 """
 
 from __future__ import annotations

@@ -10,12 +10,11 @@ ranker's features, and still type the evidence score (``question_kind``, ``has_p
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from qa.short_answer_rules import has_phrase_of_kind, question_kind, rule_short_answer
 from qa.spacy_nlp import parse, pipeline
-from qa.span_ranker import Model, choose, featurize, load_model, read_question
+from qa.span_ranker import Model, ShortSpan, choose, featurize, load_model, read_question
 
 __all__ = [
     "ShortSpan",
@@ -29,15 +28,6 @@ __all__ = [
 ]
 
 _weights: Path | None = None  # None: the committed weights
-
-
-@dataclass(frozen=True, slots=True)
-class ShortSpan:
-    """Characters ``[start, end)`` of the sentence, and the model's expected F1 for them (0..1)."""
-
-    start: int
-    end: int
-    confidence: float
 
 
 def model() -> Model:
@@ -70,7 +60,7 @@ def find_short_span(question: str, sentence: str, threshold: float | None = None
     choice = choose(featurize(asked, sdoc, rule_short_answer(question, sentence)), sentence, m.weights, m.mbr_top)
     if choice is None or choice.confidence < (m.threshold if threshold is None else threshold):
         return None
-    return ShortSpan(choice.start, choice.end, choice.confidence)
+    return choice
 
 
 def find_short_answer(question: str, sentence: str) -> tuple[int, int] | None:

@@ -100,8 +100,8 @@ class Scored:
 
 
 @dataclass(frozen=True, slots=True)
-class SpanChoice:
-    """The chosen span ``[start, end)`` of the sentence and its expected F1 under the model."""
+class ShortSpan:
+    """Characters ``[start, end)`` of the sentence, and the model's expected F1 for them (0..1)."""
 
     start: int
     end: int
@@ -117,7 +117,10 @@ class Model:
     @classmethod
     def from_json(cls, data: dict) -> Model:
         if tuple(data["features"]) != FEATURES:
-            raise QAError("short-answer weights are for other features; retrain: python -m eval.train_short_answer")
+            raise QAError(
+                f"short-answer weights name {len(data['features'])} features, the code computes {len(FEATURES)}"
+                " (or others); retrain: python -m eval.train_short_answer"
+            )
         return cls(np.asarray(data["weights"], dtype=np.float64), float(data["threshold"]), int(data["mbr_top"]))
 
 
@@ -251,7 +254,7 @@ def featurize(question: Question, sdoc: Doc, rule_span: tuple[int, int] | None) 
     return Scored(tuple(spans), features)
 
 
-def choose(scored: Scored, text: str, weights: np.ndarray, mbr_top: int) -> SpanChoice | None:
+def choose(scored: Scored, text: str, weights: np.ndarray, mbr_top: int) -> ShortSpan | None:
     """The candidate with the highest expected F1 under the model's softmax over candidates."""
     if not scored.spans:
         return None
@@ -263,7 +266,7 @@ def choose(scored: Scored, text: str, weights: np.ndarray, mbr_top: int) -> Span
     expected = [sum(p[j] * _f1(tokens[x], tokens[y]) for y, j in enumerate(top)) for x in range(len(top))]
     best = int(np.argmax(expected))
     start, end = scored.spans[top[best]]
-    return SpanChoice(start, end, float(expected[best]))
+    return ShortSpan(start, end, float(expected[best]))
 
 
 def _tree_distances(sdoc: Doc, sources: list[int]) -> list[int]:
