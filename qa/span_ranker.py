@@ -196,7 +196,12 @@ def featurize(question: Question, sdoc: Doc, rule_span: tuple[int, int] | None) 
     """Feature rows of the candidates of ``sdoc`` (spans in characters of ``sdoc.text``)."""
     asked = question.asked
     n_asked = max(1, len(asked))
-    stems = [stem(t.text) for t in sdoc]
+    # Token attributes are read once: each spaCy attribute access builds a Python object.
+    tokens = list(sdoc)
+    texts = [t.text for t in tokens]
+    punct = [t.is_punct for t in tokens]
+    function = [t.pos_ in _FUNCTION_POS for t in tokens]
+    stems = [stem(t) for t in texts]
     is_asked = [s in asked for s in stems]
     weight = [(2.0 if s == question.focus else 1.0) * q for s, q in zip(stems, is_asked)]
     matched = [i for i, q in enumerate(is_asked) if q]
@@ -206,50 +211,51 @@ def featurize(question: Question, sdoc: Doc, rule_span: tuple[int, int] | None) 
     rows: list[list[float]] = []
     spans: list[tuple[int, int]] = []
     for (a, b), sources in candidates(sdoc).items():
-        span = sdoc[a:b]
-        words = [t for t in span if not t.is_punct]
-        in_question = sum(is_asked[t.i] for t in words) / max(1, len(words))
+        words = [i for i in range(a, b) if not punct[i]]
+        in_question = sum(is_asked[i] for i in words) / max(1, len(words))
         # The question's own words, or only pronouns and function words ("it", "which"), never answer it.
-        if in_question >= 1.0 or all(t.pos_ in _FUNCTION_POS for t in words):
+        if in_question >= 1.0 or all(function[i] for i in words):
             continue
         labels = {s[4:] for s in sources if s.startswith("ent:")}
         groups = {_GROUP_OF_LABEL.get(label, "other_ent") for label in labels} or {"none"}
-        sup = sum(w / (a - i if i < a else i - b + 1) for i, w in enumerate(weight) if w and not a <= i < b)
+        sup = sum(weight[i] / (a - i if i < a else i - b + 1) for i in matched if not a <= i < b)
         dist = min((min(abs(i - a), abs(i - (b - 1))) for i in matched), default=20)
         left3 = len({stems[i] for i in range(max(0, a - 3), a) if is_asked[i]}) / n_asked
-        right3 = len({stems[i] for i in range(b, min(len(sdoc), b + 3)) if is_asked[i]}) / n_asked
-        window = {stems[i] for i in range(max(0, a - 10), min(len(sdoc), b + 10)) if is_asked[i] and not a <= i < b}
-        root = span.root
+        right3 = len({stems[i] for i in range(b, min(len(tokens), b + 3)) if is_asked[i]}) / n_asked
+        window = {stems[i] for i in range(max(0, a - 10), min(len(tokens), b + 10)) if is_asked[i] and not a <= i < b}
+        root = sdoc[a:b].root
         dep = _DEP_CLASS.get(root.dep_, root.dep_)
-        head = stem(root.head.text)
-        capitalised = float(a > 0 and any(t.text[:1].isupper() for t in words))
+        head_token = root.head
+        head = stems[head_token.i]
+        capitalised = float(a > 0 and any(texts[i][:1].isupper() for i in words))
         n_words = max(1, len(words))
         is_np = float("np" in sources)
         focus = question.focus
-        text = sdoc.text[span.start_char : span.end_char]
+        start, end = tokens[a].idx, tokens[b - 1].idx + len(texts[b - 1])
+        text = sdoc.text[start:end]
         row = [1.0, float(bool(labels)), sup, math.log1p(sup), in_question, float(in_question > 0)]
         row += [math.log(n_words), float(n_words > 6)]
         row += [float(any(s.startswith("ent:") for s in sources))] + [float(s in sources) for s in SOURCES[1:]]
         row += [float(sources == {"word"}), capitalised, dist / 10, float(dist == 1)]
         row += [float(bool(matched) and b <= matched[0]), float(bool(matched) and a > matched[-1])]
         row += [left3, right3, len(window) / n_asked, float(head in asked)]
-        row += [float(focus is not None and any(stems[t.i] == focus for t in span))]
-        beside = (b < len(sdoc) and stems[b] == focus) or (a > 0 and stems[a - 1] == focus)
+        row += [float(focus is not None and any(stems[i] == focus for i in range(a, b)))]
+        beside = (b < len(tokens) and stems[b] == focus) or (a > 0 and stems[a - 1] == focus)
         row += [float(focus is not None and beside)]
         row += [float(dep == d) for d in DEPS] + [float(root.pos_ == p) for p in POS]
         wh_dep = question.wh_dep is not None and dep == question.wh_dep
         wh_head = head == question.wh_head
         row += [float(wh_dep), float(wh_head), float(wh_dep and wh_head)]
-        row += [float(rule_span == (span.start_char, span.end_char)), _f1(_norm_tokens(text), rule_words)]
+        row += [float(rule_span == (start, end)), _f1(_norm_tokens(text), rule_words)]
         row += [float("subtree" in sources)]
         tree = tree_distance[root.i]
-        row += [min(tree, 10) / 10, float(tree == 1), float(stem(root.head.head.text) in asked)]
+        row += [min(tree, 10) / 10, float(tree == 1), float(stems[head_token.head.i] in asked)]
         row += [float(q == qt and g in groups) for q in QTYPES for g in GROUPS]
         row += [float(q == qt and dep == d) for q in QTYPES for d in DEPS]
         row += [float(q == qt) * math.log(n_words) for q in QTYPES]
         row += [float(q == qt) * is_np for q in QTYPES] + [float(q == qt) * capitalised for q in QTYPES]
         rows.append(row)
-        spans.append((span.start_char, span.end_char))
+        spans.append((start, end))
     features = np.array(rows, dtype=np.float64).reshape(len(rows), len(FEATURES))
     return Scored(tuple(spans), features)
 
