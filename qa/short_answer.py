@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from qa.errors import QAError
 from qa.short_answer_rules import has_phrase_of_kind, question_kind, rule_short_answer
 from qa.spacy_nlp import parse, pipeline
 from qa.span_ranker import Model, ShortSpan, choose, featurize, load_model, read_question
@@ -38,7 +39,7 @@ def use_weights(path: Path | None) -> None:
     """Rank with the weights in ``path`` (None: the committed ones); for measuring other trainings."""
     global _weights
     if path is not None and not path.is_file():
-        raise FileNotFoundError(f"short-answer weights not found: {path}")
+        raise QAError(f"short-answer weights not found: {path}")
     _weights = path
 
 
