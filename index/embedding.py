@@ -12,8 +12,9 @@ import hashlib
 import os
 import re
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Protocol
@@ -23,6 +24,17 @@ import numpy as np
 from qa.errors import ModelUnavailable
 
 MINILM_NAME = "all-MiniLM-L6-v2"
+
+Spans = Sequence[tuple[int, int]]
+
+
+@dataclass(frozen=True)
+class SpanVectors:
+    """Unit vectors of whole texts (``texts``) and of character spans inside them (``spans``:
+    every span of the first text, then of the second, ...), each span read in its text's context."""
+
+    texts: np.ndarray
+    spans: np.ndarray
 
 
 class Embedder(Protocol):
@@ -41,6 +53,10 @@ class Embedder(Protocol):
 
     def embed(self, texts: list[str], progress: bool = False) -> np.ndarray:
         """float32 array of shape (len(texts), dim), rows L2-normalised."""
+        ...
+
+    def embed_spans(self, texts: list[str], spans: Sequence[Spans]) -> SpanVectors:
+        """``embed(texts)`` plus a vector for each span ``(start, end)`` of ``spans[i]`` in ``texts[i]``."""
         ...
 
 
@@ -96,6 +112,52 @@ class MiniLMEmbedder:
             )
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
+    def embed_spans(self, texts: list[str], spans: Sequence[Spans]) -> SpanVectors:
+        """Late pooling: a span's vector is the mean of its tokens' states from the forward pass
+        of its whole text, so a sentence is read with its title and neighbours ("He was born in
+        1820" knows who "he" is) at no extra model cost. Mean pooling of all tokens is exactly how
+        this model makes the text vector, so both come from one pass."""
+        if len(spans) != len(texts):
+            raise ValueError(f"{len(spans)} span lists for {len(texts)} texts")
+        if not texts:
+            return SpanVectors(np.zeros((0, self.dim), np.float32), np.zeros((0, self.dim), np.float32))
+        model = self._model
+        text_vectors = np.empty((len(texts), self.dim), dtype=np.float32)
+        pooled: list[list[np.ndarray | None]] = [[] for _ in texts]
+        # Longest first, one batch at a time, as encode() orders them itself: padding stays low
+        # and only one batch of token states (not thousands) is held at once.
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        with _threads(1 if len(texts) <= _FEW_TEXTS else None):
+            for first in range(0, len(order), self.batch_size):
+                batch = order[first : first + self.batch_size]
+                batch_texts = [texts[i] for i in batch]
+                encoded = model.tokenizer(
+                    batch_texts, truncation=True, max_length=model.max_seq_length, return_offsets_mapping=True
+                )
+                outputs = model.encode(
+                    batch_texts,
+                    batch_size=len(batch),
+                    output_value=None,
+                    convert_to_numpy=False,
+                    show_progress_bar=False,
+                )
+                for j, (i, output) in enumerate(zip(batch, outputs, strict=True)):
+                    offsets = np.array(encoded["offset_mapping"][j], dtype=np.int64).reshape(-1, 2)
+                    tokens = output["token_embeddings"][: len(offsets)].float().numpy()
+                    text_vectors[i] = output["sentence_embedding"].float().numpy()
+                    real = offsets[:, 1] > offsets[:, 0]  # special tokens have empty offsets
+                    for start, end in spans[i]:
+                        inside = real & (offsets[:, 0] < end) & (offsets[:, 1] > start)
+                        pooled[i].append(_unit(tokens[inside].mean(axis=0)) if inside.any() else None)
+        # Spans past the model's 256 word pieces have no token states: they are embedded alone.
+        cut_off = [(i, k) for i, row in enumerate(pooled) for k, vector in enumerate(row) if vector is None]
+        if cut_off:
+            alone = self.embed([texts[i][spans[i][k][0] : spans[i][k][1]] for i, k in cut_off])
+            for (i, k), vector in zip(cut_off, alone, strict=True):
+                pooled[i][k] = vector
+        matrix = np.array([v for row in pooled for v in row], dtype=np.float32).reshape(-1, self.dim)
+        return SpanVectors(np.ascontiguousarray(_unit_rows(text_vectors)), matrix)
+
     def warm_up(self) -> None:
         """Load the model now (the first query would pay for it otherwise)."""
         self.embed(["warm up"])
@@ -122,6 +184,17 @@ def _threads(n: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+def _unit(vector: np.ndarray) -> np.ndarray:
+    norm = float(np.linalg.norm(vector))
+    return vector / norm if norm else vector
+
+
+def _unit_rows(matrix: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return matrix / norms
+
+
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 
 
@@ -138,14 +211,22 @@ class HashingEmbedder:
         self.fingerprint = self.name
 
     def embed(self, texts: list[str], progress: bool = False) -> np.ndarray:
+        return self._hash(texts)
+
+    def _hash(self, texts: list[str]) -> np.ndarray:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for row, text in enumerate(texts):
             for token in _TOKEN.findall(text.lower()):
                 h = zlib.crc32(token.encode("utf-8"))
                 out[row, h % self.dim] += 1.0 if (h >> 16) & 1 else -1.0
-        norms = np.linalg.norm(out, axis=1, keepdims=True)
-        norms[norms == 0] = 1.0
-        return out / norms
+        return _unit_rows(out)
+
+    def embed_spans(self, texts: list[str], spans: Sequence[Spans]) -> SpanVectors:
+        """Each span hashed on its own: bag-of-words vectors have no context to pool from."""
+        if len(spans) != len(texts):
+            raise ValueError(f"{len(spans)} span lists for {len(texts)} texts")
+        pieces = [text[start:end] for text, wanted in zip(texts, spans) for start, end in wanted]
+        return SpanVectors(self.embed(texts), self._hash(pieces))
 
 
 def embedder_by_name(name: str) -> Embedder:

@@ -9,6 +9,12 @@ Layout of an index directory::
         chunks.npy               chunk id, document row, start, end, tokens
         dense.faiss              vectors under the chunk ids
         bm25/                    BM25 rows aligned with chunks.npy
+        sentences.bin            chunk id, start, end of each sentence of each chunk, chunk by chunk
+        sentence_vectors.f16     a float16 vector per sentence, read in its chunk's context
+
+The sentence files let an answer score evidence sentences without running the model
+(``Embedder.embed_spans``); a generation without them is still read, and its answers embed
+their candidate sentences at question time instead.
 
 Chunk ids are 64-bit integers handed out from a counter kept in the manifest, never
 reused, so that a later update can add and delete documents by id without renumbering.
@@ -44,6 +50,10 @@ from qa.types import Document, PageSpan
 
 FORMAT_VERSION = 1
 CHUNK_DTYPE = np.dtype([("id", "<i8"), ("doc", "<i4"), ("start", "<i4"), ("end", "<i4"), ("tokens", "<i4")])
+# Offsets are the document's, like the chunks'; a chunk's sentences are contiguous rows.
+SENTENCE_DTYPE = np.dtype([("chunk", "<i8"), ("start", "<i4"), ("end", "<i4")])
+SENTENCES_FILE = "sentences.bin"
+SENTENCE_VECTORS_FILE = "sentence_vectors.f16"
 _KEEP_GENERATIONS = 2
 _LOAD_ATTEMPTS = 5
 _SEQUENCE = re.compile(r"gen-(\d{6})-")
@@ -150,9 +160,25 @@ class StoredIndex:
     chunks: np.ndarray  # CHUNK_DTYPE rows, aligned with the BM25 rows
     dense: DenseIndex
     sparse: SparseIndex
+    sentences: np.ndarray | None = None  # SENTENCE_DTYPE rows, or None for a generation without them
+    sentence_vectors: np.ndarray | None = None  # float16, one row per sentence
 
     def document(self, doc_id: str) -> Document:
         return self._by_id[doc_id]
+
+    def sentence_rows(self, chunk_id: int) -> range:
+        """Rows of ``sentences`` (and ``sentence_vectors``) of one chunk; empty when not stored."""
+        first, count = self._sentence_runs.get(int(chunk_id), (0, 0))
+        return range(first, first + count)
+
+    @cached_property
+    def _sentence_runs(self) -> dict[int, tuple[int, int]]:
+        if self.sentences is None or not len(self.sentences):
+            return {}
+        ids = self.sentences["chunk"]
+        starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
+        counts = np.diff(np.r_[starts, len(ids)])
+        return {int(ids[a]): (int(a), int(n)) for a, n in zip(starts, counts, strict=True)}
 
     @cached_property
     def _by_id(self) -> dict[str, Document]:
@@ -225,7 +251,8 @@ class IndexDir:
             raise IndexMismatch(
                 f"{generation}: {len(chunks)} chunks, {len(dense)} vectors, {len(sparse)} BM25 rows; {REBUILD_HINT}"
             )
-        return StoredIndex(generation, manifest, documents, chunks, dense, sparse)
+        sentences, vectors = _load_sentences(generation, manifest)
+        return StoredIndex(generation, manifest, documents, chunks, dense, sparse, sentences, vectors)
 
     def new_generation(self) -> Path:
         """A private folder to write a generation into; publish() makes it visible. Writers only
@@ -281,6 +308,21 @@ class IndexDir:
         for path in self.generations.iterdir():
             if path.name not in keep:
                 shutil.rmtree(path, ignore_errors=True)
+
+
+def _load_sentences(generation: Path, manifest: Manifest) -> tuple[np.ndarray | None, np.ndarray | None]:
+    if not (generation / SENTENCES_FILE).is_file():
+        return None, None
+    sentences = np.fromfile(generation / SENTENCES_FILE, dtype=SENTENCE_DTYPE)
+    vectors = np.fromfile(generation / SENTENCE_VECTORS_FILE, dtype=np.float16)
+    dim = int(manifest.embedder["dim"])
+    expected = manifest.counts.get("sentences")
+    if len(vectors) != len(sentences) * dim or (expected is not None and expected != len(sentences)):
+        raise IndexMismatch(
+            f"{generation}: {len(sentences)} sentences but {len(vectors) / dim:g} sentence vectors "
+            f"(manifest: {expected}); {REBUILD_HINT}"
+        )
+    return sentences, vectors.reshape(len(sentences), dim)
 
 
 def _sequence(name: str) -> int:

@@ -3,7 +3,9 @@
 Documents are written to disk as they come and chunk vectors go into FAISS in batches, in row
 order, so a generation written by an update is laid out exactly like one written by a full
 build of the same files (same rows, same tie order in search). A chunk whose index text was
-embedded before takes its vector from the ``EmbeddingCache`` instead of the model.
+embedded before takes its vector, and its sentences' vectors, from the ``EmbeddingCache``
+instead of the model. Sentence rows are appended to their files batch by batch, so a huge
+document never holds all of them in memory.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import json
 import shutil
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
@@ -22,10 +25,14 @@ from index.chunking import ChunkerSettings
 from index.dense import DenseIndex
 from index.embedding import Embedder
 from index.loaders import Skipped
+from index.sentences import sentence_spans
 from index.sparse import SparseIndex
 from index.store import (
     CHUNK_DTYPE,
     FORMAT_VERSION,
+    SENTENCE_DTYPE,
+    SENTENCE_VECTORS_FILE,
+    SENTENCES_FILE,
     IndexDir,
     Manifest,
     StoredIndex,
@@ -52,35 +59,62 @@ class EmbeddingCache:
     asks, so vectors of one model are never served to another.
     """
 
-    def __init__(self, fingerprint: str, rows: dict[bytes, int], vectors: np.ndarray) -> None:
+    def __init__(
+        self,
+        fingerprint: str,
+        rows: dict[bytes, tuple[int, range]],
+        vectors: np.ndarray,
+        sentence_vectors: np.ndarray,
+    ) -> None:
         self.fingerprint = fingerprint
         self._rows = rows
         self._vectors = vectors
+        self._sentence_vectors = sentence_vectors
 
     @classmethod
     def empty(cls, fingerprint: str) -> EmbeddingCache:
-        return cls(fingerprint, {}, np.zeros((0, 0), dtype=np.float32))
+        return cls(fingerprint, {}, np.zeros((0, 0), dtype=np.float32), np.zeros((0, 0), dtype=np.float16))
 
     @classmethod
     def of(cls, stored: StoredIndex) -> EmbeddingCache:
+        fingerprint = stored.manifest.embedder["fingerprint"]
+        if stored.sentence_vectors is None:
+            return cls.empty(fingerprint)  # a generation from before sentence vectors: embed afresh once
         ids, vectors = stored.dense.items()
         vector_row = {int(i): row for row, i in enumerate(ids)}
-        rows: dict[bytes, int] = {}
+        rows: dict[bytes, tuple[int, range]] = {}
         mode = stored.manifest.index_text
         for entry in stored.chunks:
             doc = stored.documents[int(entry["doc"])]
             text = index_text(doc, doc.text[int(entry["start"]) : int(entry["end"])], mode)
-            rows.setdefault(text_key(text), vector_row[int(entry["id"])])
-        return cls(stored.manifest.embedder["fingerprint"], rows, vectors)
+            chunk_id = int(entry["id"])
+            rows.setdefault(text_key(text), (vector_row[chunk_id], stored.sentence_rows(chunk_id)))
+        return cls(fingerprint, rows, vectors, stored.sentence_vectors)
 
     def __len__(self) -> int:
         return len(self._rows)
 
-    def get(self, fingerprint: str, text: str) -> np.ndarray | None:
+    def get(self, fingerprint: str, text: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """The vector of ``text`` and its sentences' vectors, when this cache has them."""
         if fingerprint != self.fingerprint:
             return None
-        row = self._rows.get(text_key(text))
-        return None if row is None else self._vectors[row]
+        found = self._rows.get(text_key(text))
+        if found is None:
+            return None
+        row, sentences = found
+        return self._vectors[row], self._sentence_vectors[sentences.start : sentences.stop]
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """A chunk waiting for its vectors; ``spans`` are its sentences in its index text, and
+    ``offset`` turns those into document offsets."""
+
+    chunk_id: int
+    text: str
+    offset: int
+    spans: list[tuple[int, int]]
+    cached: tuple[np.ndarray, np.ndarray] | None
 
 
 class GenerationWriter:
@@ -112,7 +146,10 @@ class GenerationWriter:
         self._hashes: dict[str, str] = {}
         self._rows: list[tuple[int, int, int, int, int]] = []
         self._texts: list[str] = []  # every chunk's index text: BM25 is built from all of them at the end
-        self._batch: list[tuple[int, str, np.ndarray | None]] = []
+        self._batch: list[_Pending] = []
+        self._sentences = open(self.path / SENTENCES_FILE, "wb")  # noqa: SIM115 (closed in publish/__exit__)
+        self._sentence_vectors = open(self.path / SENTENCE_VECTORS_FILE, "wb")  # noqa: SIM115 (as above)
+        self.sentence_count = 0
         self._next_id = next_chunk_id
         self.embedded = 0
         self.reused = 0
@@ -124,8 +161,9 @@ class GenerationWriter:
     def __exit__(
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
     ) -> None:
-        if not self._documents.closed:
-            self._documents.close()
+        for handle in (self._documents, self._sentences, self._sentence_vectors):
+            if not handle.closed:
+                handle.close()
         if self.path.name.endswith(".tmp"):  # not published: nothing may point at it
             shutil.rmtree(self.path, ignore_errors=True)
 
@@ -149,10 +187,15 @@ class GenerationWriter:
                 chunk_id, self._next_id = self._next_id, self._next_id + 1
             else:
                 chunk_id = int(ids[i])
-            text = index_text(doc, doc.text[start:end], self.index_text_mode)
+            chunk_text = doc.text[start:end]
+            text = index_text(doc, chunk_text, self.index_text_mode)
             self._rows.append((chunk_id, doc_row, start, end, tokens))
             self._texts.append(text)
-            self._batch.append((chunk_id, text, self.cache.get(self.embedder.fingerprint, text)))
+            # The same split the answerer makes of a retrieved chunk, so its sentences find their rows.
+            shift = len(text) - len(chunk_text)  # the title line before the chunk in its index text
+            spans = [(shift + a, shift + b) for a, b in sentence_spans(chunk_text)]
+            cached = self.cache.get(self.embedder.fingerprint, text)
+            self._batch.append(_Pending(chunk_id, text, start - shift, spans, cached))
         if len(self._batch) >= EMBED_BATCH:
             self._flush()
 
@@ -160,16 +203,31 @@ class GenerationWriter:
         if not self._batch:
             return
         matrix = np.empty((len(self._batch), self.embedder.dim), dtype=np.float32)
-        missing = [i for i, (_, _, vector) in enumerate(self._batch) if vector is None]
+        sentence_vectors: list[np.ndarray] = [np.zeros(0)] * len(self._batch)
+        missing = [i for i, pending in enumerate(self._batch) if pending.cached is None]
         if missing:
             t = time.perf_counter()
-            matrix[missing] = self.embedder.embed([self._batch[i][1] for i in missing])
+            made = self.embedder.embed_spans(
+                [self._batch[i].text for i in missing], [self._batch[i].spans for i in missing]
+            )
+            matrix[missing] = made.texts
+            bounds = np.cumsum([0] + [len(self._batch[i].spans) for i in missing])
+            for j, i in enumerate(missing):
+                sentence_vectors[i] = made.spans[bounds[j] : bounds[j + 1]]
             self.timings["embed"] += time.perf_counter() - t
             crash_point("embedded")
-        for i, (_, _, vector) in enumerate(self._batch):
-            if vector is not None:
-                matrix[i] = vector
-        self._dense.add(np.array([chunk_id for chunk_id, _, _ in self._batch], dtype=np.int64), matrix)
+        for i, pending in enumerate(self._batch):
+            if pending.cached is not None:
+                matrix[i], sentence_vectors[i] = pending.cached
+        self._dense.add(np.array([pending.chunk_id for pending in self._batch], dtype=np.int64), matrix)
+        for pending, vectors in zip(self._batch, sentence_vectors, strict=True):
+            table = np.zeros(len(pending.spans), dtype=SENTENCE_DTYPE)
+            table["chunk"] = pending.chunk_id
+            table["start"] = [pending.offset + a for a, _ in pending.spans]
+            table["end"] = [pending.offset + b for _, b in pending.spans]
+            self._sentences.write(table.tobytes())
+            self._sentence_vectors.write(np.asarray(vectors, dtype=np.float16).tobytes())
+            self.sentence_count += len(pending.spans)
         self.embedded += len(missing)
         self.reused += len(self._batch) - len(missing)
         self._batch.clear()
@@ -177,7 +235,8 @@ class GenerationWriter:
     def publish(self, skipped: Sequence[Skipped]) -> Path:
         """Write the indexes and the manifest, then make this generation current."""
         self._flush()
-        self._documents.close()
+        for handle in (self._documents, self._sentences, self._sentence_vectors):
+            handle.close()
         t = time.perf_counter()
         table = np.array(self._rows, dtype=CHUNK_DTYPE) if self._rows else np.zeros(0, dtype=CHUNK_DTYPE)
         sparse = SparseIndex.build(table["id"], self._texts)
@@ -193,7 +252,12 @@ class GenerationWriter:
             chunker=self.chunker.to_json(),
             index_text=self.index_text_mode,
             documents=self._hashes,
-            counts={"documents": len(self._hashes), "chunks": len(self._rows), "skipped": len(skipped)},
+            counts={
+                "documents": len(self._hashes),
+                "chunks": len(self._rows),
+                "sentences": self.sentence_count,
+                "skipped": len(skipped),
+            },
             created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             next_chunk_id=self._next_id,
             skipped=tuple({"path": s.path, "reason": s.reason} for s in skipped),

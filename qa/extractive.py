@@ -1,10 +1,11 @@
 """Answers without a language model: the best evidence sentence of the top passages, quoted exactly.
 
 The top hybrid passages are split into sentences; each sentence is scored as evidence for the
-question (see AnswerSettings): MiniLM cosine with the question, alone and with the sentence
-before it, how many of the question's content words it holds, its passage's retrieval score,
-and whether it holds a phrase of the kind asked for. The best sentence is the answer, cited as [1] (a close runner-up
-as [2] when ``second_margin`` is set). Every citation is built from the stored document's text.
+question (see AnswerSettings): MiniLM similarity between the question and the sentence read in
+its chunk (a vector stored at index time), how many of the question's content words it holds,
+its passage's retrieval score, and whether it holds a phrase of the kind asked for. The best
+sentence is the answer, cited as [1] (a close runner-up as [2] when ``second_margin`` is set).
+Every citation is built from the stored document's text.
 """
 
 from __future__ import annotations
@@ -28,9 +29,13 @@ from qa.types import Document, Hit
 class AnswerSettings:
     """How evidence is scored and when the answerer abstains.
 
-    The evidence score of a sentence is ``cosine_weight * cosine + context_weight * context
+    The evidence score of a sentence is ``late_weight * late + context_weight * context
     + overlap_weight * overlap + retrieval_weight * retrieval + typed_weight * typed``:
-    - cosine: MiniLM's between the question and the sentence;
+    - late: MiniLM's cosine between the question and the sentence's stored vector, pooled from
+      its chunk's forward pass at index time (``Embedder.embed_spans``), so the sentence is read
+      in context and nothing is embedded at question time but the question. An index without
+      sentence vectors (built before them) scores ``cosine_weight * cosine`` instead, where
+      cosine is MiniLM's between the question and the sentence embedded alone;
     - context: MiniLM's between the question and "title. previous sentence + sentence", which
       recovers sentences that name their subject only by a pronoun;
     - overlap: the share of the question's content words in the sentence, each weighted by its
@@ -38,15 +43,17 @@ class AnswerSettings:
     - retrieval: the fused score of the sentence's passage minus the best passage's (<= 0);
     - typed: 1 when the sentence holds a phrase of the kind the question asks for (a year for
       "when", a number for "how many"), else 0.
-    Only the ``embed_top`` sentences with the best lexical score (overlap and retrieval) are
-    embedded. Weights were chosen on the first six SQuAD dev articles and checked on the other
-    six (eval/answer_bench.py, docs/answers.md), and kept round on purpose.
+    Without stored vectors only the ``embed_top`` sentences with the best lexical score (overlap
+    and retrieval) are embedded; with them, ``embed_top`` bounds the contexts embedded. Weights
+    were chosen on the first six SQuAD dev articles and checked on the other six
+    (eval/answer_bench.py, docs/answers.md), and kept round on purpose.
     ``abstain_below`` is compared with the best sentence's score (see docs/answers.md for its
     calibration). ``second_margin`` > 0 also cites the runner-up as [2] when it scores within
     that margin of the best; 0 cites one sentence.
     """
 
     passages: int = 5
+    late_weight: float = 2.0
     cosine_weight: float = 1.0
     context_weight: float = 0.0
     overlap_weight: float = 1.2
@@ -56,6 +63,7 @@ class AnswerSettings:
     second_margin: float = 0.0
     abstain_below: float = 0.0
     short_answers: bool = True
+    sentence_vectors: bool = True  # False: embed candidates alone even when the index stores vectors
 
     def __post_init__(self) -> None:
         if self.passages < 1:
@@ -75,9 +83,10 @@ class Evidence:
     end: int
     text: str
     rank: int  # 0-based retrieval rank of the best passage holding it
-    cosine: float
+    cosine: float  # MiniLM's with the sentence embedded alone; NaN where not computed (see evidence())
     overlap: float
     score: float
+    late: float | None = None  # MiniLM's with the stored in-context vector, when the index has them
 
 
 # How far back to look for the sentence before a candidate: a long sentence is enough context.
@@ -140,9 +149,11 @@ class ExtractiveAnswerer:
         return Answer(question, query, text, short, False, citations, tuple(hits), score)
 
     def evidence(self, query: str, hits: list[Hit], vector: np.ndarray | None = None) -> list[Evidence]:
-        """The ``embed_top`` best sentences of ``hits`` scored as evidence for ``query``, best first.
+        """The sentences of ``hits`` scored as evidence for ``query``, best first.
 
-        ``vector`` is the query's embedding when the caller already has it.
+        ``vector`` is the query's embedding when the caller already has it. With stored sentence
+        vectors every sentence is scored and only the best is also embedded alone (its ``cosine``;
+        NaN for the others); without, the ``embed_top`` lexically best are embedded and returned.
         """
         sentences = _sentences(hits)
         if not sentences:
@@ -154,33 +165,64 @@ class ExtractiveAnswerer:
         fused = np.array([hit.score for hit in hits], dtype=np.float64)
         retrieval = fused[ranks] - fused.max()
         lexical = s.overlap_weight * overlaps + s.retrieval_weight * retrieval
-        # Embedding is most of the cost of an answer; the lexically weakest sentences almost never win.
-        keep = np.argsort(-lexical, kind="stable")[: s.embed_top]
-        kept = [sentences[i] for i in keep]
         index = self.retriever.index
         if vector is None:
             vector = self.embedder.embed([query])[0]
-        cosines = self.embedder.embed([text for *_, text, _ in kept]) @ vector
-        context = np.zeros(len(kept))
-        if s.context_weight:
-            # Three times the tokens of the sentences alone: +2 points of evidence accuracy for
-            # about 5x the answer time (docs/answers.md), so it is off by default.
-            contexts = [_context(index.document(doc_id), start, text) for doc_id, start, _, text, _ in kept]
-            context = self.embedder.embed(contexts) @ vector
         kind = question_kind(query)
-        typed = np.array([float(has_phrase_of_kind(kind, text, asked)) for *_, text, _ in kept])
-        scores = s.cosine_weight * cosines + s.context_weight * context + lexical[keep] + s.typed_weight * typed
-        order = np.argsort(-scores, kind="stable")
+        typed = np.array([float(has_phrase_of_kind(kind, text, asked)) for *_, text, _ in sentences])
+        stored = _stored_vectors(index, hits, sentences) if s.sentence_vectors else None
+        if stored is not None:
+            late = stored @ vector
+            keep = np.arange(len(sentences))
+            scores = s.late_weight * late + lexical + s.typed_weight * typed
+            cosines = np.full(len(sentences), np.nan)
+        else:
+            # Embedding is most of the cost of such an answer; the lexically weakest sentences almost never win.
+            keep = np.argsort(-lexical, kind="stable")[: s.embed_top]
+            late = None
+            cosines = np.full(len(sentences), np.nan)
+            cosines[keep] = self.embedder.embed([sentences[i][3] for i in keep]) @ vector
+            scores = np.full(len(sentences), -np.inf)
+            scores[keep] = s.cosine_weight * cosines[keep] + lexical[keep] + s.typed_weight * typed[keep]
+        if s.context_weight:
+            # "Title. previous sentence + sentence" embedded alone: about +2 points of evidence accuracy
+            # for several times the answer time (docs/answers.md), so it is off by default.
+            top = np.argsort(-scores, kind="stable")[: s.embed_top]
+            contexts = [_context(index.document(sentences[i][0]), sentences[i][1], sentences[i][3]) for i in top]
+            scores[top] += s.context_weight * (self.embedder.embed(contexts) @ vector)
+            keep = top
+        kept = set(keep.tolist())
+        order = [int(i) for i in np.argsort(-scores, kind="stable") if i in kept]
+        if order and stored is not None:
+            # Only the winner is embedded alone: its plain cosine is what abstention looks at.
+            best = order[0]
+            cosines[best] = float(self.embedder.embed([sentences[best][3]])[0] @ vector)
         return [
             Evidence(
-                *kept[j][:4],
-                int(ranks[keep[j]]),
-                float(cosines[j]),
-                float(overlaps[keep[j]]),
-                float(scores[j]),
+                *sentences[i][:4],
+                int(ranks[i]),
+                float(cosines[i]),
+                float(overlaps[i]),
+                float(scores[i]),
+                None if late is None else float(late[i]),
             )
-            for j in order
+            for i in order
         ]
+
+
+def _stored_vectors(index, hits: list[Hit], sentences: list[tuple[str, int, int, str, int]]) -> np.ndarray | None:
+    """The stored in-context vectors of ``sentences`` (float32 rows), or None unless every one is stored."""
+    if index.sentence_vectors is None:
+        return None
+    rows: dict[tuple[str, int, int], int] = {}
+    for hit in hits:
+        for row in index.sentence_rows(hit.chunk_id):
+            entry = index.sentences[row]
+            rows.setdefault((hit.doc_id, int(entry["start"]), int(entry["end"])), row)
+    found = [rows.get(sentence[:3]) for sentence in sentences]
+    if any(row is None for row in found):
+        return None
+    return index.sentence_vectors[found].astype(np.float32)
 
 
 def _context(document: Document, start: int, sentence: str) -> str:

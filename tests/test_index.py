@@ -46,7 +46,12 @@ def test_build_writes_a_manifest_and_a_current_generation(built: Path, fake_embe
     assert manifest.chunker == {"max_tokens": 12, "overlap_tokens": 0, "tokenizer": "cl100k_base"}
     assert manifest.documents == {d.doc_id: d.content_hash for d in DOCS}
     stored = index_dir.load(fake_embedder)
-    assert manifest.counts == {"documents": 4, "chunks": len(stored.chunks), "skipped": 0}
+    assert manifest.counts == {
+        "documents": 4,
+        "chunks": len(stored.chunks),
+        "sentences": len(stored.sentences),
+        "skipped": 0,
+    }
     assert len(stored.dense) == len(stored.sparse) == len(stored.chunks) > 3
     assert list(stored.chunks["id"]) == list(range(len(stored.chunks)))
     assert (built / "CURRENT").read_text().strip() == index_dir.current().name
