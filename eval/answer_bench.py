@@ -1,6 +1,7 @@
 """Extractive answering on SQuAD v1.1 dev: evidence accuracy, short-answer EM/F1, exact citations, latency.
 
     python -m eval.answer_bench [--limit N] [--gold-paragraph] [--articles tune|check|all]
+                                [--short-answer-weights FILE]
 
 Indexes the 447 paragraphs with MiniLM in a temporary folder (or ``--index DIR``, reused when it
 exists) and asks every question with all paragraphs indexed (the open setting). Prints:
@@ -36,6 +37,7 @@ from qa.answer_types import Answer
 from qa.errors import SpanMismatch
 from qa.extractive import AnswerSettings, ExtractiveAnswerer
 from qa.retrieval import Retriever
+from qa.short_answer import use_weights, warm_up
 from qa.types import Hit, Scores
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
@@ -157,15 +159,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--passages", type=int, default=AnswerSettings().passages)
     parser.add_argument("--context-weight", type=float, default=AnswerSettings().context_weight)
     parser.add_argument(
+        "--short-answer-weights", type=Path, help="span-ranker weights to measure instead of the committed ones"
+    )
+    parser.add_argument(
         "--latency-baseline",
         action="store_true",
         help="ask the same questions again embedding candidates alone (no stored sentence vectors); print both",
     )
     args = parser.parse_args(argv)
+    use_weights(args.short_answer_weights)
 
     squad = args.shared / SQUAD
     embedder = MiniLMEmbedder()
     embedder.warm_up()
+    warm_up()
     questions = select(load_squad_questions(squad), args.articles, args.limit)
     settings = AnswerSettings(passages=args.passages, context_weight=args.context_weight)
     with tempfile.TemporaryDirectory() as tmp:

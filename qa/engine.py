@@ -29,6 +29,11 @@ class Engine:
         self._lock = threading.Lock()
         self._generation: str | None = None
         self._retriever: Retriever | None = None
+        if settings.short_answers:
+            # spaCy and the span ranker load on a thread (~2 s) while the index and the embedding
+            # model load, so the first question does not wait for them; the pipeline's own lock
+            # makes a question asked meanwhile wait for the same load instead of starting another.
+            threading.Thread(target=_warm_short_answers, name="short-answer-warm-up", daemon=True).start()
 
     @property
     def embedder(self) -> Embedder:
@@ -56,3 +61,9 @@ class Engine:
 
     def ask(self, question: str, settings: AnswerSettings | None = None) -> Answer:
         return self.answerer(settings).answer(question)
+
+
+def _warm_short_answers() -> None:
+    from qa.short_answer import warm_up
+
+    warm_up()

@@ -19,7 +19,7 @@ from qa.answer_types import NO_ANSWER_TEXT, Answer, Citation, ShortAnswer
 from qa.errors import BadQuery, QAError, SpanMismatch
 from qa.extractive import ABSTAIN_BELOW, AnswerSettings, Evidence, ExtractiveAnswerer, support
 from qa.retrieval import Retriever
-from qa.short_answer import find_short_answer
+from qa.short_answer_rules import rule_short_answer
 from qa.types import Document
 
 DOCS = [
@@ -212,8 +212,8 @@ def test_bad_questions_are_refused(answerer: ExtractiveAnswerer) -> None:
         ("When did it open?", "It opened after a long delay.", None),
     ],
 )
-def test_short_answer_phrases(question: str, sentence: str, expected: str | None) -> None:
-    span = find_short_answer(question, sentence)
+def test_rule_short_answer_phrases(question: str, sentence: str, expected: str | None) -> None:
+    span = rule_short_answer(question, sentence)
     assert (None if span is None else sentence[span[0] : span[1]]) == expected
 
 
