@@ -85,7 +85,7 @@ def assert_grounded(answer: Answer, index: StoredIndex) -> None:
     ("text", "expected"),
     [
         ("It burned in 1937 [1]. It was hydrogen [2].", [("It burned in 1937.", (1,)), ("It was hydrogen.", (2,))]),
-        ("It burned in 1937. [1] It was hydrogen. [1, 2]", [("It burned in 1937.", (1,)), ("It was hydrogen.", (1, 2))]),
+        ("It burned in 1937. [1] It was gas. [1, 2]", [("It burned in 1937.", (1,)), ("It was gas.", (1, 2))]),
         ("It burned in 1937 [1][3]. No marker here.", [("It burned in 1937.", (1, 3)), ("No marker here.", ())]),
         ("It burned [9] in 1937 [2; 7].", [("It burned in 1937.", (2,))]),
         ("[1]", []),
