@@ -57,9 +57,11 @@ def stored_texts(engine: Engine) -> dict[str, str]:
         return {doc.doc_id: doc.text for doc in (document_from_json(json.loads(line)) for line in lines)}
 
 
-def ask_all(gold: GoldSet, engine: Engine, on_question: Progress | None = None) -> list[QuestionResult]:
-    """Every question of ``gold`` asked and scored, in evaluation order."""
-    answerer = engine.answerer()
+def ask_all(
+    gold: GoldSet, engine: Engine, on_question: Progress | None = None, llm: bool = False
+) -> list[QuestionResult]:
+    """Every question of ``gold`` asked and scored, in evaluation order; with ``llm``, by ``engine.llm_answerer``."""
+    answerer = engine.llm_answerer() if llm else engine.answerer()
     retriever = engine.retriever()
     documents = stored_texts(engine)
     groups = evaluation_order(gold.questions)
