@@ -9,10 +9,11 @@ them, marking each sentence with the passages it used. Nothing it writes is trus
 2. for each sentence the candidates are the sentences of the passages it cites, or of every
    passage when it cites none; each is scored ``cosine + overlap_weight * overlap`` (the
    answerer's embedder, and the share of the sentence's content words the candidate holds);
-3. the best candidate supports the sentence when its score is at least ``support_threshold``;
-   the citation is then that candidate, an exact span of the stored document
-   (``Citation.verified``). A sentence below the threshold is kept, marked unsupported, with no
-   citation.
+3. the best candidate supports the sentence when its score is at least ``support_threshold``
+   and it holds every number and name of the sentence (``check_details``: a copied sentence
+   with one date changed scores as high as the original); the citation is then that candidate,
+   an exact span of the stored document (``Citation.verified``). Any other sentence is kept,
+   marked unsupported, with no citation.
 
 The calibration of the threshold is in docs/llm.md.
 """
@@ -48,11 +49,14 @@ class GroundingSettings:
     source sentence reaches ``support_threshold``; cosine is the embedder's, overlap the share of
     the sentence's content words (qa.lexical) found in the candidate. A verbatim copy scores
     about ``1 + overlap_weight``; an unrelated sentence of the same topic about 0.3-0.6.
-    ``max_passage_chars`` trims each passage in the prompt (a small model's context is short).
+    ``check_details`` also requires every number and capitalised name of the sentence (not its
+    first word) to appear in the supporting sentence. ``max_passage_chars`` trims each passage in
+    the prompt (a small model's context is short).
     """
 
     support_threshold: float = 1.0
     overlap_weight: float = 1.0
+    check_details: bool = True
     max_passage_chars: int = 1500
 
     def __post_init__(self) -> None:
@@ -155,12 +159,29 @@ def candidates(hits: Sequence[Hit]) -> list[Candidate]:
 
 @dataclass(frozen=True, slots=True)
 class Support:
-    """The best candidate for a claim and its score (``candidate`` None when there was none)."""
+    """The best candidate for a claim and its score (``candidate`` None when there was none);
+    ``missing`` are the claim's numbers and names the candidate does not hold."""
 
     claim: Claim
     candidate: Candidate | None
     score: float
     supported: bool
+    missing: tuple[str, ...] = ()
+
+
+_DETAIL = re.compile(r"\b(?:\d[\d,.]*\d|\d|[A-Z][\w'’-]*)")
+
+
+def details(text: str) -> list[str]:
+    """Numbers and capitalised words of ``text`` except its first word: what a wrong answer changes."""
+    found = [m for m in _DETAIL.finditer(text) if m.start() > 0]
+    return list(dict.fromkeys(m.group().rstrip(".,").lower() for m in found))
+
+
+def missing_details(claim: str, source: str) -> tuple[str, ...]:
+    """The details of ``claim`` that ``source`` does not contain (case-insensitive)."""
+    haystack = source.lower()
+    return tuple(d for d in details(claim) if d not in haystack)
 
 
 def find_support(
@@ -190,8 +211,11 @@ def find_support(
                 best = (score, j)
         if best is None:
             out.append(Support(claim, None, float("-inf"), False))
-        else:
-            out.append(Support(claim, pool[best[1]], best[0], best[0] >= settings.support_threshold))
+            continue
+        candidate = pool[best[1]]
+        missing = missing_details(claim.text, candidate.text) if settings.check_details else ()
+        supported = best[0] >= settings.support_threshold and not missing
+        out.append(Support(claim, candidate, best[0], supported, missing))
     return out
 
 
