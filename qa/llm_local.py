@@ -44,8 +44,9 @@ class LlamaCppBackend:
     """A GGUF chat model (the default: SmolLM2-135M-Instruct), loaded on first use and kept.
 
     Generation is greedy (temperature 0) unless told otherwise, so answers are repeatable. One
-    model serves one request at a time (a lock); ``threads`` defaults to every core, because
-    llama.cpp's own default is half of them.
+    model serves one request at a time (a lock). ``threads`` defaults to half the cores, as
+    llama.cpp's own default: its threads spin while they wait, and on this project's shared
+    2-core machine (load 7) one thread generated 28 tokens/s where two managed 5-10 (docs/llm.md).
     """
 
     def __init__(
@@ -61,7 +62,7 @@ class LlamaCppBackend:
         self.model_path = Path(model_path) if model_path is not None else default_gguf_path()
         if not self.model_path.is_file():
             raise LLMUnavailable(f"no GGUF model file at {self.model_path}")
-        self.threads = threads or os.cpu_count() or 1
+        self.threads = threads or max(1, (os.cpu_count() or 2) // 2)
         self.context = context
         self.max_tokens = max_tokens
         self.temperature = temperature

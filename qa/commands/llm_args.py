@@ -40,7 +40,7 @@ def add_llm_args(parser: argparse.ArgumentParser) -> None:
         f"(default {DEFAULT_TIMEOUT:g})",
     )
     group.add_argument("--llm-max-tokens", type=int, default=DEFAULT_MAX_TOKENS, help=f"at most {DEFAULT_MAX_TOKENS}")
-    group.add_argument("--llm-threads", type=int, default=None, help="CPU threads of the in-process model (all cores)")
+    group.add_argument("--llm-threads", type=int, default=None, help="in-process model threads (half the cores)")
 
 
 def wants_llm(args: argparse.Namespace) -> bool:
