@@ -71,8 +71,14 @@ class StubBehaviour:
     mode: str = "stream"
     reply: Callable[[list[ChatMessage]], str] = lambda messages: "I do not know."
     stall_seconds: float = 5.0
+    piece_delay: float = 0.0  # "stream": seconds between streamed pieces (0: the whole stream at once)
     requests: list[dict] = field(default_factory=list)
     headers: list[dict] = field(default_factory=list)
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request, client_address) -> None:
+        pass  # a client that timed out and hung up is what some tests do on purpose
 
 
 class StubOpenAIServer:
@@ -113,7 +119,24 @@ class StubOpenAIServer:
                     self._send(200, "text/event-stream", b"")
                 else:
                     words = re.findall(r"\S+\s*", b.reply(messages))
-                    self._send(200, "text/event-stream", sse(words, {"prompt_tokens": 321, "completion_tokens": 7}))
+                    body = sse(words, {"prompt_tokens": 321, "completion_tokens": 7})
+                    if b.piece_delay:
+                        self._trickle(body, b.piece_delay)
+                    else:
+                        self._send(200, "text/event-stream", body)
+
+            def _trickle(self, body: bytes, delay: float) -> None:
+                """One event at a time, as a model writes them (no length: the connection ends the body)."""
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Connection", "close")
+                self.end_headers()
+                for event in body.split(b"\n\n"):
+                    if event:
+                        self.wfile.write(event + b"\n\n")
+                        self.wfile.flush()
+                        time.sleep(delay)
+                self.close_connection = True
 
             def _send(self, status: int, content_type: str, body: bytes) -> None:
                 self.send_response(status)
@@ -122,7 +145,7 @@ class StubOpenAIServer:
                 self.end_headers()
                 self.wfile.write(body)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _QuietServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
