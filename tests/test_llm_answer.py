@@ -218,3 +218,8 @@ def test_grounding_threshold_is_a_setting(index: StoredIndex) -> None:
     strict = llm_answerer(index, FakeLLM(lambda m: "The Hindenburg burned in 1937 at Lakehurst."))
     strict.grounding = GroundingSettings(support_threshold=2.5)
     assert strict.answer(QUESTION).mode == "llm-fallback"
+
+
+def test_placeholders_and_repeated_sentences_are_cleaned() -> None:
+    claims = split_claims("[n] It burned in 1937 [1]. [n] It burned in 1937 [2]. Then [n] nothing.", n_passages=3)
+    assert [(c.text, c.passages) for c in claims] == [("It burned in 1937.", (1, 2)), ("Then nothing.", ())]
