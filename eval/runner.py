@@ -2,7 +2,8 @@
 
 Questions that share a ``conversation_id`` are asked in one ``ChatSession``, in turn order, so
 follow-ups are rewritten with their history exactly as in ``qa chat``; the others are asked one
-by one with ``ExtractiveAnswerer.answer`` as ``qa ask`` does. Latency is the time of that call
+by one with ``ExtractiveAnswerer.answer`` as ``qa ask`` does (``LLMAnswerer.answer`` with ``--llm``,
+generation included in the latency). Latency is the time of that call
 alone (retrieval and answer). Retrieval metrics come from a separate hybrid search for the query
 the answer actually used, deep enough for R@10, so that they are measured whatever the answerer
 does with its passages.
