@@ -60,6 +60,8 @@ class LlamaCppBackend:
         temperature: float = 0.0,
         seed: int = 0,
     ) -> None:
+        if not llama_available():  # now, as a start-up error, rather than a fallback at every question
+            raise LLMUnavailable(f"llama-cpp-python is not installed; {EXTRA_HINT}")
         self.model_path = Path(model_path) if model_path is not None else default_gguf_path()
         if not self.model_path.is_file():
             raise LLMUnavailable(f"no GGUF model file at {self.model_path}")
