@@ -10,8 +10,9 @@ them, marking each sentence with the passages it used. Nothing it writes is trus
    passage when it cites none; each is scored ``cosine + overlap_weight * overlap`` (the
    answerer's embedder, and the share of the sentence's content words the candidate holds);
 3. the best candidate supports the sentence when its score is at least ``support_threshold``
-   and it holds every number and name of the sentence (``check_details``: a copied sentence
-   with one date changed scores as high as the original); the citation is then that candidate,
+   and it (or its document's title) holds every number and name of the sentence
+   (``check_details``: a copied sentence with one date changed scores as high as the original);
+   the citation is then that candidate,
    an exact span of the stored document (``Citation.verified``). Any other sentence is kept,
    marked unsupported, with no citation.
 
@@ -153,6 +154,7 @@ class Candidate:
     start: int
     end: int
     text: str
+    title: str = ""
 
 
 def candidates(hits: Sequence[Hit]) -> list[Candidate]:
@@ -160,7 +162,7 @@ def candidates(hits: Sequence[Hit]) -> list[Candidate]:
     out = []
     for n, hit in enumerate(hits, 1):
         for start, end in sentence_spans(hit.text):
-            out.append(Candidate(n, hit.doc_id, hit.start + start, hit.start + end, hit.text[start:end]))
+            out.append(Candidate(n, hit.doc_id, hit.start + start, hit.start + end, hit.text[start:end], hit.title))
     return out
 
 
@@ -220,7 +222,9 @@ def find_support(
             out.append(Support(claim, None, float("-inf"), False))
             continue
         candidate = pool[best[1]]
-        missing = missing_details(claim.text, candidate.text) if settings.check_details else ()
+        # The prompt shows each passage's title, and models repeat it ("(Warsaw) Maria Curie ...").
+        source = f"{candidate.title} {candidate.text}"
+        missing = missing_details(claim.text, source) if settings.check_details else ()
         supported = best[0] >= settings.support_threshold and not missing
         out.append(Support(claim, candidate, best[0], supported, missing))
     return out
