@@ -30,6 +30,7 @@ def _settings_lines(header: dict) -> list[tuple[str, str]]:
         ("embedder", f"{embedder.get('name')} ({embedder.get('fingerprint')})"),
         ("chunker", f"{index.get('chunker')}, index text {index.get('index_text')}"),
         ("answer settings", json.dumps(header.get("answer_settings", {}))),
+        *([("language model", json.dumps(header["llm"]))] if header.get("llm") else []),
         ("git commit", commit),
         ("created", f"{header.get('created_at')} in {header.get('seconds', 0):.1f} s"),
     ]

@@ -2,7 +2,8 @@
 
 Questions that share a ``conversation_id`` are asked in one ``ChatSession``, in turn order, so
 follow-ups are rewritten with their history exactly as in ``qa chat``; the others are asked one
-by one with ``ExtractiveAnswerer.answer`` as ``qa ask`` does. Latency is the time of that call
+by one with ``ExtractiveAnswerer.answer`` as ``qa ask`` does (``LLMAnswerer.answer`` with ``--llm``,
+generation included in the latency). Latency is the time of that call
 alone (retrieval and answer). Retrieval metrics come from a separate hybrid search for the query
 the answer actually used, deep enough for R@10, so that they are measured whatever the answerer
 does with its passages.
@@ -57,9 +58,11 @@ def stored_texts(engine: Engine) -> dict[str, str]:
         return {doc.doc_id: doc.text for doc in (document_from_json(json.loads(line)) for line in lines)}
 
 
-def ask_all(gold: GoldSet, engine: Engine, on_question: Progress | None = None) -> list[QuestionResult]:
-    """Every question of ``gold`` asked and scored, in evaluation order."""
-    answerer = engine.answerer()
+def ask_all(
+    gold: GoldSet, engine: Engine, on_question: Progress | None = None, llm: bool = False
+) -> list[QuestionResult]:
+    """Every question of ``gold`` asked and scored, in evaluation order; with ``llm``, by ``engine.llm_answerer``."""
+    answerer = engine.llm_answerer() if llm else engine.answerer()
     retriever = engine.retriever()
     documents = stored_texts(engine)
     groups = evaluation_order(gold.questions)

@@ -50,6 +50,9 @@ def write_run(out: Path, header: dict, results: Sequence[QuestionResult]) -> Run
 
 
 def _prediction_text(result: QuestionResult) -> str:
+    """As ``eval.scoring.prediction``, from the stored record."""
+    if result.answer.get("mode") == "llm" and not result.abstained:
+        return " ".join(s["text"] for s in result.answer["sentences"])
     short = result.answer["short_answer"]
     return "" if result.abstained or short is None else short
 

@@ -47,6 +47,11 @@ DIRECTION: dict[str, str] = {
     "abstention.f1": HIGHER,
     "latency.p50_ms": LOWER,
     "latency.p95_ms": LOWER,
+    # LLM runs only (qa eval --llm, docs/llm.md)
+    "answer.unsupported_share": LOWER,
+    "answer.llm_fallback_rate": INFO,
+    "llm.generation_tokens_per_s": INFO,
+    "llm.prompt_tokens_per_s": INFO,
 }
 
 
@@ -109,9 +114,15 @@ def prediction(answer: Answer) -> str:
     """The text scored by EM/F1: the short answer, "" when abstained or no short answer was found.
 
     The evidence sentence is not a fallback: scoring a whole sentence against a short gold phrase
-    rewards length, and "" keeps the figure comparable with the official SQuAD scorer.
+    rewards length, and "" keeps the figure comparable with the official SQuAD scorer. An LLM
+    answer (mode "llm") is scored by what the model said: all its sentences, markers removed,
+    supported or not (docs/llm.md); an "llm-fallback" answer by its extractive short answer.
     """
-    if answer.abstained or answer.short_answer is None:
+    if answer.abstained:
+        return ""
+    if answer.mode == "llm":
+        return " ".join(s.text for s in answer.sentences)
+    if answer.short_answer is None:
         return ""
     return answer.short_answer.text
 
@@ -186,11 +197,34 @@ def summarise(results: Sequence[QuestionResult]) -> tuple[dict[str, float], dict
         for name in ("precision", "recall", "f1"):
             metrics[f"abstention.{name}"] = getattr(a, name)
             counts[f"abstention.{name}"] = n
+    _llm_metrics(results, metrics, counts)
     latencies = [r.latency_ms for r in results]
     for q in (50, 95):
         metrics[f"latency.p{q}_ms"] = percentile(latencies, q)
         counts[f"latency.p{q}_ms"] = n
     return metrics, counts
+
+
+def _llm_metrics(results: Sequence[QuestionResult], metrics: dict[str, float], counts: dict[str, int]) -> None:
+    """Unsupported sentences, fallbacks and generation speed, when the run asked a language model."""
+    llm = [r for r in results if r.answer.get("mode", "extractive") != "extractive"]
+    if not llm:
+        return
+    sentences = [s for r in llm for s in r.answer.get("sentences", ())]
+    if sentences:
+        metrics["answer.unsupported_share"] = sum(not s["supported"] for s in sentences) / len(sentences)
+        counts["answer.unsupported_share"] = len(sentences)  # sentences, not questions
+    metrics["answer.llm_fallback_rate"] = sum(r.answer["mode"] == "llm-fallback" for r in llm) / len(llm)
+    counts["answer.llm_fallback_rate"] = len(llm)
+    generations = [r.answer["generation"] for r in llm if r.answer.get("generation")]
+    for kind, tokens, seconds in (
+        ("generation", "completion_tokens", "generation_seconds"),
+        ("prompt", "prompt_tokens", "prompt_seconds"),
+    ):
+        total = sum(g[seconds] for g in generations)
+        if total > 0 and any(g[tokens] for g in generations):
+            metrics[f"llm.{kind}_tokens_per_s"] = sum(g[tokens] for g in generations) / total
+            counts[f"llm.{kind}_tokens_per_s"] = len(generations)
 
 
 def recall_curve(results: Sequence[QuestionResult]) -> list[float]:

@@ -7,6 +7,7 @@ checked again against that document at any time (``verify``): a quote that does 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from qa.errors import SpanMismatch
@@ -84,11 +85,69 @@ class ShortAnswer:
 
 
 @dataclass(frozen=True, slots=True)
+class AnswerSentence:
+    """One sentence of a generated answer and whether the documents support it.
+
+    ``citations`` are numbers of the answer's own citations (``Answer.citations``): the verified
+    source sentence that supports it, empty when it is unsupported. ``passages`` are the passage
+    numbers the model cited that exist (markers of passages that do not exist are dropped);
+    ``support_score`` is the best candidate's score (docs/llm.md), -inf when there was none.
+    """
+
+    text: str
+    citations: tuple[int, ...]
+    supported: bool
+    passages: tuple[int, ...] = ()
+    support_score: float = float("-inf")
+
+    def to_json(self) -> dict:
+        score = self.support_score
+        return {
+            "text": self.text,
+            "citations": list(self.citations),
+            "supported": self.supported,
+            "passages": list(self.passages),
+            "support_score": round(float(score), 6) if math.isfinite(score) else None,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Generation:
+    """What one model call cost: tokens and seconds of prompt processing and of generation.
+
+    Token counts are the backend's own (llama.cpp's tokenizer, or the server's ``usage``); a
+    server that reports none leaves them 0 and the streamed chunks are counted instead.
+    """
+
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    prompt_seconds: float
+    generation_seconds: float
+
+    def to_json(self) -> dict:
+        return {
+            "model": self.model,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "prompt_seconds": round(self.prompt_seconds, 4),
+            "generation_seconds": round(self.generation_seconds, 4),
+        }
+
+
+# Answer.mode: how the text was made. "llm-fallback" is an LLM answer that could not be used (the
+# backend failed, or no generated sentence was supported); the text is then the extractive one.
+MODES = ("extractive", "llm", "llm-fallback")
+
+
+@dataclass(frozen=True, slots=True)
 class Answer:
     """The reply to one question; ``hits`` are the passages it was drawn from, kept even on abstention.
 
     ``evidence_score`` is the support the abstention decision compared with its threshold
     (``qa.extractive.support``), -inf when there was no candidate sentence.
+    LLM answers (``mode`` "llm") also carry their ``sentences`` and the ``generation`` figures;
+    ``fallback_reason`` says why an "llm-fallback" answer shows the extractive text instead.
     """
 
     question: str
@@ -99,6 +158,10 @@ class Answer:
     citations: tuple[Citation, ...]
     hits: tuple[Hit, ...]
     evidence_score: float
+    mode: str = "extractive"
+    sentences: tuple[AnswerSentence, ...] = ()
+    fallback_reason: str | None = None
+    generation: Generation | None = None
 
     def to_json(self) -> dict:
         """The JSON shape of an answer: a contract shared by the CLI, eval and the UI."""
@@ -115,4 +178,15 @@ class Answer:
             "evidence_score": round(float(self.evidence_score), 6),
             "citations": [c.to_json() for c in self.citations],
             "hits": [h.to_json() for h in self.hits],
-        }
+            "mode": self.mode,
+        } | self._llm_json()
+
+    def _llm_json(self) -> dict:
+        if self.mode == "extractive":
+            return {}
+        extra: dict = {"sentences": [s.to_json() for s in self.sentences]}
+        if self.fallback_reason is not None:
+            extra["fallback_reason"] = self.fallback_reason
+        if self.generation is not None:
+            extra["generation"] = self.generation.to_json()
+        return extra

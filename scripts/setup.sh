@@ -7,7 +7,8 @@ PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
-stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
+hash=$(sha256sum pyproject.toml | cut -c1-16)
+stamp=.venv/.installed-$hash
 if [ ! -f "$stamp" ]; then
   .venv/bin/python -m pip install --quiet --upgrade pip
   # The CPU wheel first: anything asking for torch later finds it satisfied and never
@@ -17,3 +18,13 @@ if [ ! -f "$stamp" ]; then
   rm -f .venv/.installed-*
   touch "$stamp"
 fi
+# Optional extras, comma-separated in QA_EXTRAS (CI sets QA_EXTRAS=llm): "llm" compiles llama.cpp,
+# about 6 minutes, so the default set-up never installs it. Each extra has its own stamp.
+extras=${QA_EXTRAS:-}
+for extra in ${extras//,/ }; do
+  extra_stamp=.venv/.installed-$extra-$hash
+  if [ ! -f "$extra_stamp" ]; then
+    .venv/bin/python -m pip install --quiet -e ".[dev,$extra]"
+    touch "$extra_stamp"
+  fi
+done

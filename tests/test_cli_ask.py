@@ -21,6 +21,7 @@ ANSWER_KEYS = {
     "evidence_score",
     "citations",
     "hits",
+    "mode",
 }
 CITATION_KEYS = {"n", "doc_id", "title", "source", "page", "start", "end", "quote"}
 

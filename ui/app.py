@@ -20,7 +20,7 @@ import gradio as gr
 from qa.engine import Engine
 from qa.errors import QAError
 from ui import render
-from ui.session import ANSWER_MODES, MAX_PASSAGES, ChatState
+from ui.session import MAX_PASSAGES, ChatState, Finished, available_modes, stream_ask
 from ui.uploads import UPLOAD_SUFFIXES, Uploads
 
 log = logging.getLogger(__name__)
@@ -31,6 +31,11 @@ CSS = """
 #qa-chat .qa-query, .qa-status { color: var(--body-text-color-subdued); font-size: 0.9em; margin-top: .4em; }
 #qa-chat .qa-abstain { border-left: 3px solid #d97706; padding-left: .5em; }
 #qa-chat .qa-error { color: #b91c1c; }
+#qa-chat .qa-unsupported { text-decoration: underline wavy #b91c1c; background: #fee2e2; }
+#qa-chat .qa-unsupported-mark { color: #b91c1c; font-weight: 600; }
+#qa-chat .qa-unsupported-note, #qa-chat .qa-fallback, #qa-chat .qa-generating {
+  color: var(--body-text-color-subdued); font-size: 0.9em; margin-top: .4em; }
+#qa-chat .qa-fallback { border-left: 3px solid #d97706; padding-left: .5em; }
 .qa-passage { white-space: normal; line-height: 1.5; }
 mark.qa-cited { background: #fde68a; color: inherit; padding: 0 .1em; }
 strong.qa-short { text-decoration: underline; }
@@ -145,23 +150,43 @@ def build_app(engine: Engine, uploads: Uploads, *, demo: bool = False) -> gr.Blo
             passages = gr.Slider(
                 1, MAX_PASSAGES, value=engine.settings.passages, step=1, label="Passages to answer from"
             )
-            mode = gr.Radio(list(ANSWER_MODES), value=ANSWER_MODES[0], label="Answer mode")
+            modes = available_modes(engine)
+            mode = gr.Radio(
+                list(modes),
+                value=modes[-1],  # started with --llm: LLM answers unless the user switches back
+                label="Answer mode (llm: a language model writes the answer; each sentence is checked "
+                "against the passages and unsupported ones are marked)",
+            )
+
+        def answered(text: str, chat: ChatState, answer, error: BaseException | None):
+            if isinstance(error, QAError):
+                gr.Warning(render.esc(str(error)))  # toasts render HTML, and the message may quote a document
+            elif error is not None:
+                log.error("answering %r failed", text, exc_info=error)
+                gr.Warning("Internal error; the server log has the details.")
+            if error is not None:
+                return ("", chat.messages, "", *_panels(chat, chat.selected), chat)
+            return ("", chat.messages, answer.rewritten_query, *_panels(chat, answer), chat)
 
         def on_ask(text: str, n_passages: float, answer_mode: str, chat: ChatState | None):
+            # A generator: LLM answers are shown as they are written, then replaced by the checked answer.
             chat = chat or ChatState(engine)
             if not (text or "").strip():
                 gr.Warning("Type a question first.")
-                return (text, chat.messages, gr.skip(), *(gr.skip(),) * 4, chat)
-            try:
-                answer = chat.ask(text, int(n_passages), answer_mode)
-            except QAError as exc:
-                gr.Warning(render.esc(str(exc)))  # toasts render HTML, and the message may quote a document
-                return ("", chat.messages, "", *_panels(chat, chat.selected), chat)
-            except Exception:
-                log.exception("answering %r failed", text)
-                gr.Warning("Internal error; the server log has the details.")
-                return ("", chat.messages, "", *_panels(chat, chat.selected), chat)
-            return ("", chat.messages, answer.rewritten_query, *_panels(chat, answer), chat)
+                yield (text, chat.messages, gr.skip(), *(gr.skip(),) * 4, chat)
+                return
+            if answer_mode != "llm":
+                try:
+                    answer, error = chat.ask(text, int(n_passages), answer_mode), None
+                except Exception as exc:
+                    answer, error = None, exc
+                yield answered(text, chat, answer, error)
+                return
+            for event in stream_ask(chat, text, int(n_passages), answer_mode):
+                if isinstance(event, Finished):
+                    yield answered(text, chat, event.answer, event.error)
+                else:
+                    yield ("", event.messages, gr.skip(), *(gr.skip(),) * 4, chat)
 
         ask_outputs = [question, chatbot, query, citations, source, details, answer_json, state]
         ask_inputs = [question, passages, mode, state]

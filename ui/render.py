@@ -59,7 +59,11 @@ def answer_message_html(answer: Answer) -> str:
                 for h in answer.hits
             )
             parts.append(f'<div class="qa-closest">Closest passages:<ol>{items}</ol></div>')
+    elif answer.mode == "llm":
+        parts.append(_llm_answer_html(answer))
     else:
+        if answer.fallback_reason:
+            parts.append(f'<div class="qa-fallback">LLM answer not used: {esc(answer.fallback_reason)}.</div>')
         body = " ".join(
             # Hard-wrapped source lines flow in the answer (CSS); the Sources panel keeps the layout.
             f'<span class="qa-quote">{esc(c.quote, breaks=False)}</span> <sup class="qa-marker">[{c.n}]</sup>'
@@ -72,6 +76,36 @@ def answer_message_html(answer: Answer) -> str:
             )
     parts.append(query_html(answer))
     return "".join(parts)
+
+
+UNSUPPORTED_NOTE = "Sentences marked unsupported were written by the language model but no retrieved passage says them."
+
+
+def _llm_answer_html(answer: Answer) -> str:
+    """The model's sentences: supported ones with their citation markers, unsupported ones marked as such."""
+    spans = []
+    for sentence in answer.sentences:
+        text = esc(sentence.text, breaks=False)
+        if sentence.supported:
+            marks = "".join(f'<sup class="qa-marker">[{n}]</sup>' for n in sentence.citations)
+            spans.append(f'<span class="qa-sentence">{text}</span> {marks}')
+        else:
+            spans.append(
+                f'<span class="qa-sentence qa-unsupported">{text}</span> '
+                '<sup class="qa-unsupported-mark">unsupported</sup>'
+            )
+    html = f'<div class="qa-answer qa-llm">{" ".join(spans)}</div>'
+    if any(not s.supported for s in answer.sentences):
+        html += f'<div class="qa-unsupported-note">{esc(UNSUPPORTED_NOTE)}</div>'
+    return html
+
+
+def generating_html(text: str) -> str:
+    """The bubble of an answer being generated: the model's raw words so far, not yet checked."""
+    return (
+        f'<div class="qa-generating-text">{esc(text)}</div>'
+        '<div class="qa-generating">generating… each sentence is checked against the passages when done</div>'
+    )
 
 
 def query_html(answer: Answer) -> str:

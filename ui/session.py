@@ -6,18 +6,25 @@ so two people never see each other's history. Nothing here imports gradio.
 
 from __future__ import annotations
 
+import queue
 import threading
-from dataclasses import replace
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 
 from qa.answer_types import Answer
 from qa.chat import ChatSession
 from qa.engine import Engine
 from qa.errors import QAError
-from ui.render import answer_message_html, error_message_html, source_choices, user_message_html
+from ui.render import answer_message_html, error_message_html, generating_html, source_choices, user_message_html
 
-# Only the modes that exist: an "llm" mode joins when issue 7 lands.
-ANSWER_MODES: tuple[str, ...] = ("extractive",)
+# Every answer mode; "llm" is offered only when the server was started with a language model.
+ANSWER_MODES: tuple[str, ...] = ("extractive", "llm")
 MAX_PASSAGES = 10
+
+
+def available_modes(engine: Engine) -> tuple[str, ...]:
+    return ANSWER_MODES if engine.llm is not None else ("extractive",)
 
 
 class ChatState:
@@ -30,22 +37,32 @@ class ChatState:
         # One tab can send a second question before the first is answered (the queue runs two at once).
         self._lock = threading.Lock()
 
-    def ask(self, question: str, passages: int, mode: str) -> Answer:
-        """Answer ``question`` in this conversation; QAError (shown as a chat message) when it cannot."""
-        with self._lock:
-            return self._ask(question, passages, mode)
+    def ask(self, question: str, passages: int, mode: str, on_token: Callable[[str], None] | None = None) -> Answer:
+        """Answer ``question`` in this conversation; QAError (shown as a chat message) when it cannot.
 
-    def _ask(self, question: str, passages: int, mode: str) -> Answer:
+        In "llm" mode ``on_token`` receives the generated text as it comes (the UI shows it while
+        the answer is being checked).
+        """
+        with self._lock:
+            return self._ask(question, passages, mode, on_token)
+
+    def _ask(self, question: str, passages: int, mode: str, on_token: Callable[[str], None] | None) -> Answer:
         self.messages.append({"role": "user", "content": user_message_html(question)})
         try:
-            if mode not in ANSWER_MODES:
-                raise QAError(f"unknown answer mode {mode!r}; choose one of {', '.join(ANSWER_MODES)}")
+            modes = available_modes(self.engine)
+            if mode not in modes:
+                raise QAError(f"unknown answer mode {mode!r}; choose one of {', '.join(modes)}")
             if not 1 <= passages <= MAX_PASSAGES:
                 raise QAError(f"number of passages must be between 1 and {MAX_PASSAGES}, got {passages}")
             # A fresh answerer for each question: bound to the index generation current now (an upload
             # may have published a new one), the same generation serves the whole question.
-            self.chat.answerer = self.engine.answerer(replace(self.engine.settings, passages=passages))
-            answer = self.chat.ask(question)
+            settings = replace(self.engine.settings, passages=passages)
+            if mode == "llm":
+                self.chat.answerer = self.engine.llm_answerer(settings)
+                answer = self.chat.ask(question, on_token=on_token)
+            else:
+                self.chat.answerer = self.engine.answerer(settings)
+                answer = self.chat.ask(question)
         except Exception as exc:
             # A bug's text is not for the page (it may quote a document): the server log has it.
             shown = str(exc) if isinstance(exc, QAError) else "internal error; the server log has the details"
@@ -99,3 +116,56 @@ class ChatState:
         self.messages.clear()
         self.answers.clear()
         self.selected = None
+
+
+@dataclass(frozen=True, slots=True)
+class Generating:
+    """The chat while an LLM answer is being written: the messages so far, the last one the raw text."""
+
+    messages: list[dict]
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """The question is answered (``answer``) or failed (``error``, already shown as a chat message)."""
+
+    answer: Answer | None
+    error: BaseException | None
+
+
+# Redraw the streamed bubble at most this often: every token would flood the browser with updates.
+STREAM_INTERVAL_S = 0.15
+
+
+def stream_ask(chat: ChatState, question: str, passages: int, mode: str) -> Iterator[Generating | Finished]:
+    """``chat.ask`` on a thread, yielding the chat with the text generated so far, then the outcome."""
+    pieces: queue.Queue[str | None] = queue.Queue()
+    outcome: list[Answer | BaseException] = []
+
+    def work() -> None:
+        try:
+            outcome.append(chat.ask(question, passages, mode, on_token=pieces.put))
+        except BaseException as exc:  # handed to the caller in Finished
+            outcome.append(exc)
+        finally:
+            pieces.put(None)
+
+    thread = threading.Thread(target=work, name="qa-answer", daemon=True)
+    thread.start()
+    text, ended, shown = "", False, -1.0
+    while not ended:
+        try:
+            piece = pieces.get(timeout=STREAM_INTERVAL_S)
+        except queue.Empty:
+            piece = ""
+        if piece is None:
+            ended = True
+        else:
+            text += piece
+        if not ended and time.monotonic() - shown >= STREAM_INTERVAL_S:
+            shown = time.monotonic()
+            # The worker appends the question itself; until then the bubble goes after the history.
+            yield Generating([*chat.messages, {"role": "assistant", "content": generating_html(text)}])
+    thread.join()
+    result = outcome[0]
+    yield Finished(None, result) if isinstance(result, BaseException) else Finished(result, None)

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from qa.commands.common import add_index_arg, index_path, print_json, read_questions
+from qa.commands.llm_args import add_llm_args, llm_backend
 from qa.errors import BadQuery, QAError
 
 
@@ -17,10 +18,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     add_index_arg(ask)
     ask.add_argument("-k", "--passages", type=int, default=None, help="passages to read (default 5)")
     ask.add_argument("--json", action="store_true")
+    add_llm_args(ask)
     ask.set_defaults(run=_ask_command)
     chat = commands.add_parser("chat", help="a conversation in the terminal; follow-ups use earlier turns")
     add_index_arg(chat)
     chat.add_argument("-k", "--passages", type=int, default=None, help="passages to read (default 5)")
+    add_llm_args(chat)
     chat.set_defaults(run=_chat_command)
 
 
@@ -31,7 +34,29 @@ def _engine(args: argparse.Namespace):
     from qa.extractive import AnswerSettings
 
     settings = AnswerSettings() if args.passages is None else replace(AnswerSettings(), passages=args.passages)
-    return Engine(index_path(args), settings=settings)
+    return Engine(index_path(args), settings=settings, llm=llm_backend(args))
+
+
+def _answerer(engine):
+    return engine.answerer() if engine.llm is None else engine.llm_answerer()
+
+
+class _Echo:
+    """Prints generated text as it comes; remembers whether anything was printed."""
+
+    def __init__(self) -> None:
+        self.printed = False
+
+    def __call__(self, text: str) -> None:
+        self.printed = True
+        print(text, end="", flush=True)
+
+
+def _streamed(answer, streamed: bool) -> str:
+    """What follows the streamed text: the answer as verified (the stream is the model's raw words)."""
+    from qa.render import format_answer
+
+    return f"\n\n-- checked against the documents --\n{format_answer(answer)}" if streamed else format_answer(answer)
 
 
 def _ask_command(args: argparse.Namespace) -> int:
@@ -39,25 +64,29 @@ def _ask_command(args: argparse.Namespace) -> int:
 
     if (args.question is None) == (args.questions is None):
         raise BadQuery("give either a QUESTION or --questions FILE.jsonl")
-    answerer = _engine(args).answerer()
+    engine = _engine(args)
+    answerer = _answerer(engine)
     if args.questions is not None:
         for qid, text in read_questions(args.questions):
             print_json({"id": qid, **answerer.answer(text).to_json()})
         return 0
-    answer = answerer.answer(args.question)
     if args.json:
-        print_json(answer.to_json())
-    else:
-        print(format_answer(answer))
+        print_json(answerer.answer(args.question).to_json())
+        return 0
+    if engine.llm is None:
+        print(format_answer(answerer.answer(args.question)))
+        return 0
+    echo = _Echo()
+    answer = answerer.answer(args.question, on_token=echo)
+    print(_streamed(answer, echo.printed))
     return 0
 
 
 def _chat_command(args: argparse.Namespace) -> int:
     from qa.chat import ChatSession
-    from qa.render import format_answer
 
     engine = _engine(args)
-    session = ChatSession(engine.answerer())
+    session = ChatSession(_answerer(engine))
     print("Ask about your documents; follow-ups may refer to earlier answers. /reset starts over, /quit leaves.")
     while True:
         try:
@@ -73,8 +102,10 @@ def _chat_command(args: argparse.Namespace) -> int:
         if not line:
             continue
         # A newly published index is picked up between questions.
-        session.answerer = engine.answerer()
+        session.answerer = _answerer(engine)
+        echo = _Echo()
         try:
-            print(format_answer(session.ask(line)), flush=True)
+            answer = session.ask(line, on_token=echo) if engine.llm is not None else session.ask(line)
+            print(_streamed(answer, echo.printed), flush=True)
         except QAError as exc:
             print(f"qa: error: {exc}", file=sys.stderr)

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from qa.commands.llm_args import add_llm_args, llm_backend
 from qa.errors import GoldFormatError
 
 if TYPE_CHECKING:  # the eval modules are imported when a command runs, to keep `qa --help` quick
@@ -65,6 +66,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="allowed latency growth as a ratio (0.5 = 50%% slower); default: ungated",
     )
     p.add_argument("--json", action="store_true", help="compare: deltas and flips as one JSON object")
+    add_llm_args(p)
     p.set_defaults(run=_dispatch, usage_error=p.error)
 
 
@@ -145,11 +147,13 @@ def _evaluate(gold_path: Path, args: argparse.Namespace) -> int:
     out = args.out or Path("runs") / f"{gold.name}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
     began = time.perf_counter()
     git = git_state()  # now: the tree may change while a long run is going
+    llm = llm_backend(args)  # LLMUnavailable before the slow part
     if args.index is not None:
-        results, header = _evaluate_on(gold, args.index, args.embedder, str(args.index))
+        results, header = _evaluate_on(gold, args.index, args.embedder, str(args.index), llm)
     else:
         with tempfile.TemporaryDirectory(prefix="qa-eval-") as tmp:
-            results, header = _evaluate_on(gold, Path(tmp), args.embedder, "(temporary, built from the gold set)")
+            shown = "(temporary, built from the gold set)"
+            results, header = _evaluate_on(gold, Path(tmp), args.embedder, shown, llm)
     header = {
         "gold": gold.describe(),
         **header,
@@ -174,8 +178,13 @@ def _evaluate(gold_path: Path, args: argparse.Namespace) -> int:
     return EXIT_REGRESSION if failed else 0
 
 
-def _evaluate_on(gold: GoldSet, root: Path, embedder_name: str, shown_path: str) -> tuple[list[QuestionResult], dict]:
-    """Ask ``gold`` against the index at ``root``, building it there from the gold corpus if there is none."""
+def _evaluate_on(
+    gold: GoldSet, root: Path, embedder_name: str, shown_path: str, llm=None
+) -> tuple[list[QuestionResult], dict]:
+    """Ask ``gold`` against the index at ``root``, building it there from the gold corpus if there is none.
+
+    With ``llm`` (a backend) the questions are answered by the language model (qa eval --llm).
+    """
     from tqdm import tqdm
 
     from eval.runner import ask_all, build_gold_index
@@ -188,7 +197,7 @@ def _evaluate_on(gold: GoldSet, root: Path, embedder_name: str, shown_path: str)
         embedder = embedder_by_name(embedder_name)
         with tqdm(desc="indexing gold corpus", unit="doc", file=sys.stderr, disable=None) as bar:
             build_gold_index(gold, root, embedder, on_document=lambda *_: bar.update(1))
-    engine = Engine(root, embedder)
+    engine = Engine(root, embedder, llm=llm)
     unknown = sorted({d for q in gold.questions for d in q.doc_ids} - set(engine.index.manifest.documents))
     if unknown:
         # Usually ids written differently from the index's (paths relative to another folder).
@@ -196,9 +205,11 @@ def _evaluate_on(gold: GoldSet, root: Path, embedder_name: str, shown_path: str)
             f"qa eval: warning: {len(unknown)} gold doc_ids are not in the index, e.g. {unknown[:3]}", file=sys.stderr
         )
     with tqdm(total=len(gold.questions), desc="asking", unit="q", file=sys.stderr, disable=None) as bar:
-        results = ask_all(gold, engine, on_question=lambda n: bar.update(n - bar.n))
+        results = ask_all(gold, engine, on_question=lambda n: bar.update(n - bar.n), llm=llm is not None)
     manifest = {k: v for k, v in engine.index.manifest.to_json().items() if k != "documents"}
     header = {"index": {"path": shown_path, **manifest}, "answer_settings": dataclasses.asdict(engine.settings)}
+    if llm is not None:
+        header["llm"] = {"backend": llm.describe(), "grounding": dataclasses.asdict(engine.grounding)}
     return results, header
 
 

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from qa.commands.llm_args import add_llm_args, llm_backend
 from qa.config import DEMO_CORPUS, demo_index_dir
 
 
@@ -22,6 +23,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--uploads", type=Path, default=None, help="folder for uploaded documents (default: INDEX-uploads beside it)"
     )
     serve.add_argument("--max-upload-mb", type=float, default=None, help="size limit of one upload (default 25)")
+    add_llm_args(serve)
     serve.set_defaults(run=_serve_command)
 
 
@@ -33,10 +35,12 @@ def _serve_command(args: argparse.Namespace) -> int:
     demo = args.index is None
     root = demo_index_dir() if demo else args.index
     embedder = _ensure_demo_index(root) if demo else None
-    engine = Engine(root, embedder)
+    engine = Engine(root, embedder, llm=llm_backend(args))
     engine.retriever()  # IndexNotFound / IndexMismatch now, as a message, rather than at the first question
     # The model loads while gradio imports and the server starts, so the first question need not wait for it.
     warm_up = _in_background(lambda: _warm_up(engine))
+    # An in-process language model loads beside the embedder (a server backend has nothing to load).
+    load_llm = _in_background(getattr(engine.llm, "load", lambda: None))
     uploads_dir = args.uploads or root.with_name(root.name + "-uploads")
     max_mb = args.max_upload_mb if args.max_upload_mb is not None else DEFAULT_MAX_MB
     uploads = Uploads(engine, uploads_dir, max_bytes=int(max_mb * 2**20))
@@ -50,6 +54,7 @@ def _serve_command(args: argparse.Namespace) -> int:
     server_warm_up = _in_background(lambda: warm_up_server(app))
     warm_up()
     server_warm_up()
+    load_llm()
     print(f"qa: serving {root} at {url} (ready in {time.perf_counter() - began:.1f}s; Ctrl+C stops)", flush=True)
     try:
         app.block_thread()
