@@ -63,4 +63,7 @@ def test_eval_llm_with_the_server_down_still_scores_extractive_answers(setup, tm
     assert main(["eval", str(gold), "--index", str(root), "--out", str(out), "--llm-url", url]) == 0
     m = json.loads((out / "metrics.json").read_text())["metrics"]
     assert m["answer.llm_fallback_rate"] == 1.0 and "answer.unsupported_share" not in m
-    assert m["answer.citation_exactness"] == 1.0 and m["answer.evidence_accuracy"] >= 0.5
+    # Every question still got a cited extractive answer (which sentence the fake embedder prefers is not the point).
+    assert m["answer.citation_exactness"] == 1.0 and m["answer.abstained_rate"] == 0.0
+    predictions = json.loads((out / "predictions.json").read_text())
+    assert set(predictions) == {"q1", "q2"}
