@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_lifecycle_update import CountingEmbedder
 
 from index.build import build_index
 from index.chunking import ChunkerSettings
@@ -36,16 +37,6 @@ DOCS = [
         "Deltas form where rivers meet the sea.",
     ),
 ]
-
-
-class CountingEmbedder(HashingEmbedder):
-    def __init__(self) -> None:
-        super().__init__(dim=64)
-        self.texts: list[str] = []
-
-    def embed(self, texts: list[str], progress: bool = False) -> np.ndarray:
-        self.texts.extend(texts)
-        return super().embed(texts, progress)
 
 
 def built(root: Path, embedder: HashingEmbedder, docs: list[Document] = DOCS) -> StoredIndex:
