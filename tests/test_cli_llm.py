@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+import test_cli_ask
 from llm_fakes import StubBehaviour, StubOpenAIServer, passage_with
 from test_llm_http import free_port
 
@@ -14,23 +15,7 @@ from index.store import IndexDir
 from qa.cli import main
 
 QUESTION = "Who discovered oxygen?"
-
-
-@pytest.fixture
-def index(tmp_path: Path, capsys: pytest.CaptureFixture) -> Path:
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    (docs / "chopin.txt").write_text(
-        "Frédéric Chopin was a Polish composer and pianist. He was born in Żelazowa Wola in 1810. "
-        "He moved to Paris in 1831 and died there in 1849.\n"
-    )
-    (docs / "oxygen.txt").write_text(
-        "Oxygen is a chemical element with atomic number 8. It was discovered by Carl Wilhelm Scheele in 1771.\n"
-    )
-    root = tmp_path / "idx"
-    assert main(["index", "build", str(docs), "--index", str(root), "--embedder", "hashing:256"]) == 0
-    capsys.readouterr()
-    return root
+index = test_cli_ask.index  # the same two-document index fixture
 
 
 def reply(messages) -> str:

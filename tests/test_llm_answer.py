@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from llm_fakes import FakeLLM, passage_with, passages_of
+from test_answer import DOCS as ANSWER_DOCS
 
 from index.build import build_index
 from index.chunking import ChunkerSettings
@@ -21,26 +22,7 @@ from qa.retrieval import Retriever
 from qa.types import Document
 
 DOCS = [
-    Document(
-        "airships.txt",
-        "Airships",
-        "airships.txt",
-        "Airships were popular early in the century.\n\nThe Hindenburg airship burned at Lakehurst in 1937. "
-        "Its fire ended the era of passenger airships. Hydrogen made the ship dangerous.",
-    ),
-    Document(
-        "volcano.txt",
-        "Volcanoes",
-        "volcano.txt",
-        "Mount Vesuvius erupted in 79 AD and buried the town of Pompeii. About 2,000 people died in the eruption. "
-        "The volcano is watched by the Osservatorio Vesuviano.",
-    ),
-    Document(
-        "bridge.txt",
-        "Bridges",
-        "bridge.txt",
-        "The Golden Gate Bridge was designed by Joseph Strauss. It opened to traffic in May 1937 in San Francisco.",
-    ),
+    *ANSWER_DOCS,  # the extractive tests' corpus, plus a document that tries to steer the model
     Document(
         "injection.txt",
         "Airship maintenance",
