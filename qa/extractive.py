@@ -134,21 +134,25 @@ class ExtractiveAnswerer:
         if k < 1:
             raise BadQuery(f"k must be at least 1, got {k}")
         query = question if query is None or not query.strip() else query
-        vector = self.embedder.embed([query])[0]
-        hits = self.retriever.search(query, k=k, mode="hybrid", vector=vector)
+        query_vector = self.embedder.embed([query])[0]
+        hits = self.retriever.search(query, k=k, mode="hybrid", vector=query_vector)
+        vector = query_vector
         if query != question:
             # Evidence is weighed against the question as asked: the context a rewrite appends
             # finds the right passages but pulls the choice towards sentences that merely name it
             # (docs/chat.md has the figures).
             vector = self.embedder.embed([question])[0]
-        return self._answer(question, query, hits, vector)
+        return self._answer(question, query, hits, vector, query_vector)
 
     def answer_from_hits(self, question: str, hits: list[Hit], query: str | None = None) -> Answer:
         """Answer ``question`` from given passages, best first (diagnosis with gold passages, UIs)."""
         query = question if query is None else query
         return self._answer(question, query, hits, self.embedder.embed([question])[0])
 
-    def _answer(self, question: str, query: str, hits: list[Hit], vector: np.ndarray) -> Answer:
+    def _answer(
+        self, question: str, query: str, hits: list[Hit], vector: np.ndarray, query_vector: np.ndarray | None = None
+    ) -> Answer:
+        """``vector`` is the question's embedding; ``query_vector`` the query's, when already made."""
         evidence = self.evidence(question, hits, vector)
         best = evidence[0] if evidence else None
         score = support(evidence)
@@ -156,7 +160,7 @@ class ExtractiveAnswerer:
         if threshold is not None and score < threshold and query != question and best is not None:
             # A follow-up names its subject only in the rewritten query ("What did he call for?"),
             # so it matches the sentence that answers it poorly on its own.
-            score = max(score, support(self.evidence(query, hits)))
+            score = max(score, support(self.evidence(query, hits, query_vector)))
         if best is None or (threshold is not None and score < threshold):
             return Answer(question, query, NO_ANSWER_TEXT, None, True, (), tuple(hits), score)
         chosen = [best]
