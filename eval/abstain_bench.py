@@ -43,7 +43,7 @@ from eval.chat_bench import load_or_build as load_chat_index
 from eval.gold import GoldQuestion, load_beir_queries, load_jsonl_questions, load_squad_questions
 from eval.metrics import abstention_scores, evidence_contains
 from index.build import build_index
-from index.embedding import MINILM_NAME, MiniLMEmbedder
+from index.embedding import MINILM_NAME, MiniLMEmbedder, QueryVectors
 from index.formats.corpora import iter_squad_documents
 from index.loaders import iter_sources
 from index.sentences import sentence_spans
@@ -105,6 +105,9 @@ class CachingEmbedder:
             self.vectors.update(zip(missing, self.base.embed(missing), strict=True))
         return np.stack([self.vectors[t] for t in texts]) if texts else np.zeros((0, self.dim), np.float32)
 
+    def embed_query(self, text: str) -> QueryVectors:
+        return self.base.embed_query(text)
+
     def prefill(self, index: StoredIndex, questions: Sequence[str]) -> None:
         """Embed every sentence any passage of ``index`` can offer, and the questions."""
         texts = list(questions)
@@ -137,9 +140,9 @@ def collect(answerer: ExtractiveAnswerer, questions: Sequence[tuple[GoldQuestion
     rows = []
     k = answerer.settings.passages
     for n, (q, in_corpus) in enumerate(questions, 1):
-        vector = answerer.embedder.embed([q.question])[0]
-        hits = answerer.retriever.search(q.question, k=k, mode="hybrid", vector=vector)
-        evidence = answerer.evidence(q.question, hits, vector)
+        vectors = answerer.embedder.embed_query(q.question)
+        hits = answerer.retriever.search(q.question, k=k, mode="hybrid", vector=vectors.vector)
+        evidence = answerer.evidence(q.question, hits, vectors)
         rows.append(
             Features(
                 q.qid,

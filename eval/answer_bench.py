@@ -1,7 +1,7 @@
 """Extractive answering on SQuAD v1.1 dev: evidence accuracy, short-answer EM/F1, exact citations, latency.
 
     python -m eval.answer_bench [--limit N] [--gold-paragraph] [--articles tune|check|all]
-                                [--short-answer-weights FILE]
+                                [--short-answer-weights FILE] [--token-weight W] [--no-abstain]
 
 Indexes the 447 paragraphs with MiniLM in a temporary folder (or ``--index DIR``, reused when it
 exists) and asks every question with all paragraphs indexed (the open setting). Prints:
@@ -12,6 +12,7 @@ exists) and asks every question with all paragraphs indexed (the open setting). 
 - citation exactness: the share of answers whose every citation (and short answer) verifies
   against the stored document; anything under 100% is a bug;
 - latency p50/p95 of ``answer()`` (retrieval included).
+An abstained question has no citation, so it counts as a miss unless ``--no-abstain``.
 ``--gold-paragraph`` answers from the gold paragraph alone (the evidence step under perfect retrieval).
 The articles are split in two halves: "tune" (the first six in the file) for choosing settings and
 "check" (the other six) to see that a choice carries over.
@@ -158,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--index", type=Path, help="index folder to reuse (built there when missing)")
     parser.add_argument("--passages", type=int, default=AnswerSettings().passages)
     parser.add_argument("--context-weight", type=float, default=AnswerSettings().context_weight)
+    parser.add_argument("--token-weight", type=float, default=AnswerSettings().token_weight)
+    parser.add_argument("--no-abstain", action="store_true", help="never abstain (evidence of every question)")
     parser.add_argument(
         "--short-answer-weights", type=Path, help="span-ranker weights to measure instead of the committed ones"
     )
@@ -174,7 +177,12 @@ def main(argv: list[str] | None = None) -> int:
     embedder.warm_up()
     warm_up()
     questions = select(load_squad_questions(squad), args.articles, args.limit)
-    settings = AnswerSettings(passages=args.passages, context_weight=args.context_weight)
+    settings = AnswerSettings(
+        passages=args.passages,
+        context_weight=args.context_weight,
+        token_weight=args.token_weight,
+        abstain=not args.no_abstain,
+    )
     with tempfile.TemporaryDirectory() as tmp:
         index = load_or_build(args.index or Path(tmp), embedder, squad)
         answerer = ExtractiveAnswerer(Retriever(index, embedder), embedder, settings)

@@ -21,6 +21,7 @@ from typing import Protocol
 
 import numpy as np
 
+from index.token_signs import pack_signs
 from qa.errors import ModelUnavailable
 
 MINILM_NAME = "all-MiniLM-L6-v2"
@@ -31,10 +32,22 @@ Spans = Sequence[tuple[int, int]]
 @dataclass(frozen=True)
 class SpanVectors:
     """Unit vectors of whole texts (``texts``) and of character spans inside them (``spans``:
-    every span of the first text, then of the second, ...), each span read in its text's context."""
+    every span of the first text, then of the second, ...), each span read in its text's context;
+    and the sign bits of each span's token states (``token_bits``, ``token_counts[i]`` rows for
+    span i, spans in the same order; index/token_signs.py)."""
 
     texts: np.ndarray
     spans: np.ndarray
+    token_bits: np.ndarray
+    token_counts: np.ndarray
+
+
+@dataclass(frozen=True)
+class QueryVectors:
+    """A question's unit vector (as ``embed`` makes it) and a unit vector per token, from one pass."""
+
+    vector: np.ndarray
+    tokens: np.ndarray
 
 
 class Embedder(Protocol):
@@ -56,7 +69,12 @@ class Embedder(Protocol):
         ...
 
     def embed_spans(self, texts: list[str], spans: Sequence[Spans]) -> SpanVectors:
-        """``embed(texts)`` plus a vector for each span ``(start, end)`` of ``spans[i]`` in ``texts[i]``."""
+        """``embed(texts)`` plus a vector and token signs for each span ``(start, end)`` of
+        ``spans[i]`` in ``texts[i]``."""
+        ...
+
+    def embed_query(self, text: str) -> QueryVectors:
+        """``embed([text])[0]`` and the text's token vectors."""
         ...
 
 
@@ -116,14 +134,37 @@ class MiniLMEmbedder:
         """Late pooling: a span's vector is the mean of its tokens' states from the forward pass
         of its whole text, so a sentence is read with its title and neighbours ("He was born in
         1820" knows who "he" is) at no extra model cost. Mean pooling of all tokens is exactly how
-        this model makes the text vector, so both come from one pass."""
+        this model makes the text vector, so both come from one pass. The same token states,
+        reduced to their signs, are the span's token bits."""
         if len(spans) != len(texts):
             raise ValueError(f"{len(spans)} span lists for {len(texts)} texts")
         if not texts:
-            return SpanVectors(np.zeros((0, self.dim), np.float32), np.zeros((0, self.dim), np.float32))
+            return _no_spans(self.dim)
+        text_vectors, pooled, signs = self._late_pool(texts, spans)
+        # Spans past the model's 256 word pieces have no token states: they are read alone.
+        cut_off = [(i, k) for i, row in enumerate(pooled) for k, vector in enumerate(row) if vector is None]
+        if cut_off:
+            pieces = [texts[i][spans[i][k][0] : spans[i][k][1]] for i, k in cut_off]
+            _, alone, alone_signs = self._late_pool(pieces, [[(0, len(piece))] for piece in pieces])
+            fallback = self.embed(pieces)  # a piece of blanks has no tokens at all
+            for j, (i, k) in enumerate(cut_off):
+                pooled[i][k] = alone[j][0] if alone[j][0] is not None else fallback[j]
+                signs[i][k] = alone_signs[j][0]
+        matrix = np.array([v for row in pooled for v in row], dtype=np.float32).reshape(-1, self.dim)
+        flat = [s for row in signs for s in row]
+        bits = np.concatenate(flat) if flat else pack_signs(np.zeros((0, self.dim)))
+        counts = np.array([len(s) for s in flat], dtype=np.int32)
+        return SpanVectors(np.ascontiguousarray(_unit_rows(text_vectors)), matrix, bits, counts)
+
+    def _late_pool(
+        self, texts: list[str], spans: Sequence[Spans]
+    ) -> tuple[np.ndarray, list[list[np.ndarray | None]], list[list[np.ndarray]]]:
+        """Text vectors, and per span its pooled vector (None without tokens) and its tokens' signs
+        (packed at once: float states of every token of a large batch would not fit in memory)."""
         model = self._model
         text_vectors = np.empty((len(texts), self.dim), dtype=np.float32)
         pooled: list[list[np.ndarray | None]] = [[] for _ in texts]
+        signs: list[list[np.ndarray]] = [[] for _ in texts]
         # Longest first, one batch at a time, as encode() orders them itself: padding stays low
         # and only one batch of token states (not thousands) is held at once.
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
@@ -149,14 +190,23 @@ class MiniLMEmbedder:
                     for start, end in spans[i]:
                         inside = real & (offsets[:, 0] < end) & (offsets[:, 1] > start)
                         pooled[i].append(_unit(tokens[inside].mean(axis=0)) if inside.any() else None)
-        # Spans past the model's 256 word pieces have no token states: they are embedded alone.
-        cut_off = [(i, k) for i, row in enumerate(pooled) for k, vector in enumerate(row) if vector is None]
-        if cut_off:
-            alone = self.embed([texts[i][spans[i][k][0] : spans[i][k][1]] for i, k in cut_off])
-            for (i, k), vector in zip(cut_off, alone, strict=True):
-                pooled[i][k] = vector
-        matrix = np.array([v for row in pooled for v in row], dtype=np.float32).reshape(-1, self.dim)
-        return SpanVectors(np.ascontiguousarray(_unit_rows(text_vectors)), matrix)
+                        signs[i].append(pack_signs(tokens[inside]))
+        return text_vectors, pooled, signs
+
+    def embed_query(self, text: str) -> QueryVectors:
+        model = self._model
+        offsets = np.array(
+            model.tokenizer(text, truncation=True, max_length=model.max_seq_length, return_offsets_mapping=True)[
+                "offset_mapping"
+            ],
+            dtype=np.int64,
+        ).reshape(-1, 2)
+        with _threads(1):
+            output = model.encode([text], output_value=None, convert_to_numpy=False, show_progress_bar=False)[0]
+        tokens = output["token_embeddings"][: len(offsets)].float().numpy()
+        real = offsets[:, 1] > offsets[:, 0]
+        vector = _unit(output["sentence_embedding"].float().numpy().astype(np.float32))
+        return QueryVectors(vector, _unit_rows(tokens[real].astype(np.float32)))
 
     def warm_up(self) -> None:
         """Load the model now (the first query would pay for it otherwise)."""
@@ -182,6 +232,11 @@ def _threads(n: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def _no_spans(dim: int) -> SpanVectors:
+    empty = np.zeros((0, dim), np.float32)
+    return SpanVectors(empty, empty, pack_signs(empty), np.zeros(0, np.int32))
 
 
 def _unit(vector: np.ndarray) -> np.ndarray:
@@ -222,11 +277,24 @@ class HashingEmbedder:
         return _unit_rows(out)
 
     def embed_spans(self, texts: list[str], spans: Sequence[Spans]) -> SpanVectors:
-        """Each span hashed on its own: bag-of-words vectors have no context to pool from."""
+        """Each span hashed on its own, and each of its words: bag-of-words vectors have no
+        context to pool from."""
         if len(spans) != len(texts):
             raise ValueError(f"{len(spans)} span lists for {len(texts)} texts")
         pieces = [text[start:end] for text, wanted in zip(texts, spans) for start, end in wanted]
-        return SpanVectors(self.embed(texts), self._hash(pieces))
+        counts = np.zeros(len(pieces), dtype=np.int32)
+        blocks = [pack_signs(np.zeros((0, self.dim)))]
+        # A few hundred pieces at a time: their words as strings and float rows take far more
+        # memory than the signs kept.
+        for first in range(0, len(pieces), 256):
+            words = [_TOKEN.findall(piece.lower()) for piece in pieces[first : first + 256]]
+            counts[first : first + len(words)] = [len(row) for row in words]
+            blocks.append(pack_signs(self._hash([w for row in words for w in row])))
+        bits = np.concatenate(blocks)
+        return SpanVectors(self.embed(texts), self._hash(pieces), bits, counts)
+
+    def embed_query(self, text: str) -> QueryVectors:
+        return QueryVectors(self.embed([text])[0], self._hash(_TOKEN.findall(text.lower())))
 
 
 def embedder_by_name(name: str) -> Embedder:

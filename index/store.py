@@ -11,10 +11,13 @@ Layout of an index directory::
         bm25/                    BM25 rows aligned with chunks.npy
         sentences.bin            chunk id, start, end of each sentence of each chunk, chunk by chunk
         sentence_vectors.f16     a float16 vector per sentence, read in its chunk's context
+        sentence_token_counts.i4 how many token rows each sentence has
+        sentence_tokens.bits     the sign bits of each sentence's token states, sentence by sentence
 
 The sentence files let an answer score evidence sentences without running the model
 (``Embedder.embed_spans``); a generation without them is still read, and its answers embed
-their candidate sentences at question time instead.
+their candidate sentences at question time instead (without the token files, answers skip the
+token match, index/token_signs.py).
 
 Chunk ids are 64-bit integers handed out from a counter kept in the manifest, never
 reused, so that a later update can add and delete documents by id without renumbering.
@@ -54,6 +57,8 @@ CHUNK_DTYPE = np.dtype([("id", "<i8"), ("doc", "<i4"), ("start", "<i4"), ("end",
 SENTENCE_DTYPE = np.dtype([("chunk", "<i8"), ("start", "<i4"), ("end", "<i4")])
 SENTENCES_FILE = "sentences.bin"
 SENTENCE_VECTORS_FILE = "sentence_vectors.f16"
+SENTENCE_TOKEN_COUNTS_FILE = "sentence_token_counts.i4"
+SENTENCE_TOKENS_FILE = "sentence_tokens.bits"
 _KEEP_GENERATIONS = 2
 _LOAD_ATTEMPTS = 5
 _SEQUENCE = re.compile(r"gen-(\d{6})-")
@@ -151,6 +156,27 @@ def document_from_json(data: dict) -> Document:
 
 
 @dataclass(frozen=True)
+class SentenceTokens:
+    """The sign bits of every stored sentence's token states (index/token_signs.py): ``counts[r]``
+    consecutive rows of ``bits`` for sentence row r, in sentence row order."""
+
+    bits: np.ndarray  # uint8, (tokens, ceil(dim / 8))
+    counts: np.ndarray  # int32, one per sentence row
+
+    @cached_property
+    def _starts(self) -> np.ndarray:
+        counts = self.counts.astype(np.int64)
+        return np.cumsum(counts) - counts
+
+    def of(self, rows: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """The bits of the sentences in ``rows``, one sentence after another, and their counts."""
+        picked = np.asarray(rows, dtype=np.int64)
+        counts = self.counts[picked]
+        ranges = [np.arange(a, a + n) for a, n in zip(self._starts[picked], counts, strict=True) if n]
+        return self.bits[np.concatenate(ranges) if ranges else np.zeros(0, np.int64)], counts
+
+
+@dataclass(frozen=True)
 class StoredIndex:
     """A loaded generation: documents, chunk table and both retrieval indexes."""
 
@@ -162,6 +188,7 @@ class StoredIndex:
     sparse: SparseIndex
     sentences: np.ndarray | None = None  # SENTENCE_DTYPE rows, or None for a generation without them
     sentence_vectors: np.ndarray | None = None  # float16, one row per sentence
+    sentence_tokens: SentenceTokens | None = None  # None for a generation without them
 
     def document(self, doc_id: str) -> Document:
         return self._by_id[doc_id]
@@ -252,7 +279,8 @@ class IndexDir:
                 f"{generation}: {len(chunks)} chunks, {len(dense)} vectors, {len(sparse)} BM25 rows; {REBUILD_HINT}"
             )
         sentences, vectors = _load_sentences(generation, manifest)
-        return StoredIndex(generation, manifest, documents, chunks, dense, sparse, sentences, vectors)
+        tokens = None if sentences is None else _load_sentence_tokens(generation, manifest, len(sentences))
+        return StoredIndex(generation, manifest, documents, chunks, dense, sparse, sentences, vectors, tokens)
 
     def new_generation(self) -> Path:
         """A private folder to write a generation into; publish() makes it visible. Writers only
@@ -323,6 +351,22 @@ def _load_sentences(generation: Path, manifest: Manifest) -> tuple[np.ndarray | 
             f"(manifest: {expected}); {REBUILD_HINT}"
         )
     return sentences, vectors.reshape(len(sentences), dim)
+
+
+def _load_sentence_tokens(generation: Path, manifest: Manifest, sentences: int) -> SentenceTokens | None:
+    if not (generation / SENTENCE_TOKEN_COUNTS_FILE).is_file():
+        return None
+    counts = np.fromfile(generation / SENTENCE_TOKEN_COUNTS_FILE, dtype="<i4")
+    bits = np.fromfile(generation / SENTENCE_TOKENS_FILE, dtype=np.uint8)
+    width = (int(manifest.embedder["dim"]) + 7) // 8
+    total = int(counts.sum(dtype=np.int64))
+    expected = manifest.counts.get("sentence_tokens")
+    if len(counts) != sentences or len(bits) != total * width or (expected is not None and expected != total):
+        raise IndexMismatch(
+            f"{generation}: {len(counts)} token counts for {sentences} sentences, {len(bits) / width:g} token rows "
+            f"for {total} counted (manifest: {expected}); {REBUILD_HINT}"
+        )
+    return SentenceTokens(bits.reshape(total, width), counts)
 
 
 def _sequence(name: str) -> int:

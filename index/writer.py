@@ -31,6 +31,8 @@ from index.store import (
     CHUNK_DTYPE,
     FORMAT_VERSION,
     SENTENCE_DTYPE,
+    SENTENCE_TOKEN_COUNTS_FILE,
+    SENTENCE_TOKENS_FILE,
     SENTENCE_VECTORS_FILE,
     SENTENCES_FILE,
     IndexDir,
@@ -51,6 +53,16 @@ def text_key(text: str) -> bytes:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
 
 
+@dataclass(frozen=True)
+class ChunkVectors:
+    """What embedding a chunk's index text yields: its vector, and per sentence a vector and token signs."""
+
+    vector: np.ndarray
+    sentences: np.ndarray
+    token_bits: np.ndarray
+    token_counts: np.ndarray
+
+
 class EmbeddingCache:
     """Vectors already computed, keyed by (embedder fingerprint, sha256 of the chunk's index text).
 
@@ -64,22 +76,22 @@ class EmbeddingCache:
         fingerprint: str,
         rows: dict[bytes, tuple[int, range]],
         vectors: np.ndarray,
-        sentence_vectors: np.ndarray,
+        stored: StoredIndex | None,
     ) -> None:
         self.fingerprint = fingerprint
         self._rows = rows
         self._vectors = vectors
-        self._sentence_vectors = sentence_vectors
+        self._stored = stored  # its sentence vectors and tokens
 
     @classmethod
     def empty(cls, fingerprint: str) -> EmbeddingCache:
-        return cls(fingerprint, {}, np.zeros((0, 0), dtype=np.float32), np.zeros((0, 0), dtype=np.float16))
+        return cls(fingerprint, {}, np.zeros((0, 0), dtype=np.float32), None)
 
     @classmethod
     def of(cls, stored: StoredIndex) -> EmbeddingCache:
         fingerprint = stored.manifest.embedder["fingerprint"]
-        if stored.sentence_vectors is None:
-            return cls.empty(fingerprint)  # a generation from before sentence vectors: embed afresh once
+        if stored.sentence_vectors is None or stored.sentence_tokens is None:
+            return cls.empty(fingerprint)  # a generation from before sentence vectors or tokens: embed afresh once
         ids, vectors = stored.dense.items()
         vector_row = {int(i): row for row, i in enumerate(ids)}
         rows: dict[bytes, tuple[int, range]] = {}
@@ -89,20 +101,24 @@ class EmbeddingCache:
             text = index_text(doc, doc.text[int(entry["start"]) : int(entry["end"])], mode)
             chunk_id = int(entry["id"])
             rows.setdefault(text_key(text), (vector_row[chunk_id], stored.sentence_rows(chunk_id)))
-        return cls(fingerprint, rows, vectors, stored.sentence_vectors)
+        return cls(fingerprint, rows, vectors, stored)
 
     def __len__(self) -> int:
         return len(self._rows)
 
-    def get(self, fingerprint: str, text: str) -> tuple[np.ndarray, np.ndarray] | None:
-        """The vector of ``text`` and its sentences' vectors, when this cache has them."""
-        if fingerprint != self.fingerprint:
+    def get(self, fingerprint: str, text: str) -> ChunkVectors | None:
+        """What embedding ``text`` made before, when this cache has it."""
+        if fingerprint != self.fingerprint or self._stored is None:
             return None
         found = self._rows.get(text_key(text))
         if found is None:
             return None
         row, sentences = found
-        return self._vectors[row], self._sentence_vectors[sentences.start : sentences.stop]
+        stored = self._stored
+        assert stored.sentence_vectors is not None and stored.sentence_tokens is not None  # checked in of()
+        bits, counts = stored.sentence_tokens.of(list(sentences))
+        vectors = stored.sentence_vectors[sentences.start : sentences.stop]
+        return ChunkVectors(self._vectors[row], vectors, bits, counts)
 
 
 @dataclass(frozen=True)
@@ -114,7 +130,7 @@ class _Pending:
     text: str
     offset: int
     spans: list[tuple[int, int]]
-    cached: tuple[np.ndarray, np.ndarray] | None
+    cached: ChunkVectors | None
 
 
 class GenerationWriter:
@@ -149,7 +165,10 @@ class GenerationWriter:
         self._batch: list[_Pending] = []
         self._sentences = open(self.path / SENTENCES_FILE, "wb")  # noqa: SIM115 (closed in publish/__exit__)
         self._sentence_vectors = open(self.path / SENTENCE_VECTORS_FILE, "wb")  # noqa: SIM115 (as above)
+        self._token_counts = open(self.path / SENTENCE_TOKEN_COUNTS_FILE, "wb")  # noqa: SIM115 (as above)
+        self._token_bits = open(self.path / SENTENCE_TOKENS_FILE, "wb")  # noqa: SIM115 (as above)
         self.sentence_count = 0
+        self.token_count = 0
         self._next_id = next_chunk_id
         self.embedded = 0
         self.reused = 0
@@ -161,11 +180,14 @@ class GenerationWriter:
     def __exit__(
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
     ) -> None:
-        for handle in (self._documents, self._sentences, self._sentence_vectors):
+        for handle in self._handles():
             if not handle.closed:
                 handle.close()
         if self.path.name.endswith(".tmp"):  # not published: nothing may point at it
             shutil.rmtree(self.path, ignore_errors=True)
+
+    def _handles(self) -> tuple:
+        return (self._documents, self._sentences, self._sentence_vectors, self._token_counts, self._token_bits)
 
     @property
     def documents(self) -> int:
@@ -196,38 +218,45 @@ class GenerationWriter:
             spans = [(shift + a, shift + b) for a, b in sentence_spans(chunk_text)]
             cached = self.cache.get(self.embedder.fingerprint, text)
             self._batch.append(_Pending(chunk_id, text, start - shift, spans, cached))
-        if len(self._batch) >= EMBED_BATCH:
-            self._flush()
+            if len(self._batch) >= EMBED_BATCH:  # inside the loop: a huge document is flushed as it goes
+                self._flush()
 
     def _flush(self) -> None:
         if not self._batch:
             return
-        matrix = np.empty((len(self._batch), self.embedder.dim), dtype=np.float32)
-        sentence_vectors: list[np.ndarray] = [np.zeros(0)] * len(self._batch)
+        made: list[ChunkVectors | None] = [pending.cached for pending in self._batch]
         missing = [i for i, pending in enumerate(self._batch) if pending.cached is None]
         if missing:
             t = time.perf_counter()
-            made = self.embedder.embed_spans(
+            fresh = self.embedder.embed_spans(
                 [self._batch[i].text for i in missing], [self._batch[i].spans for i in missing]
             )
-            matrix[missing] = made.texts
             bounds = np.cumsum([0] + [len(self._batch[i].spans) for i in missing])
+            token_bounds = np.r_[0, np.cumsum(fresh.token_counts, dtype=np.int64)]
             for j, i in enumerate(missing):
-                sentence_vectors[i] = made.spans[bounds[j] : bounds[j + 1]]
+                first, last = bounds[j], bounds[j + 1]
+                made[i] = ChunkVectors(
+                    fresh.texts[j],
+                    fresh.spans[first:last],
+                    fresh.token_bits[token_bounds[first] : token_bounds[last]],
+                    fresh.token_counts[first:last],
+                )
             self.timings["embed"] += time.perf_counter() - t
             crash_point("embedded")
-        for i, pending in enumerate(self._batch):
-            if pending.cached is not None:
-                matrix[i], sentence_vectors[i] = pending.cached
-        self._dense.add(np.array([pending.chunk_id for pending in self._batch], dtype=np.int64), matrix)
-        for pending, vectors in zip(self._batch, sentence_vectors, strict=True):
+        ids = np.array([pending.chunk_id for pending in self._batch], dtype=np.int64)
+        self._dense.add(ids, np.array([m.vector for m in made if m is not None], dtype=np.float32))
+        for pending, vectors in zip(self._batch, made, strict=True):
+            assert vectors is not None
             table = np.zeros(len(pending.spans), dtype=SENTENCE_DTYPE)
             table["chunk"] = pending.chunk_id
             table["start"] = [pending.offset + a for a, _ in pending.spans]
             table["end"] = [pending.offset + b for _, b in pending.spans]
             self._sentences.write(table.tobytes())
-            self._sentence_vectors.write(np.asarray(vectors, dtype=np.float16).tobytes())
+            self._sentence_vectors.write(np.asarray(vectors.sentences, dtype=np.float16).tobytes())
+            self._token_counts.write(np.asarray(vectors.token_counts, dtype="<i4").tobytes())
+            self._token_bits.write(np.ascontiguousarray(vectors.token_bits, dtype=np.uint8).tobytes())
             self.sentence_count += len(pending.spans)
+            self.token_count += int(np.sum(vectors.token_counts))
         self.embedded += len(missing)
         self.reused += len(self._batch) - len(missing)
         self._batch.clear()
@@ -235,7 +264,7 @@ class GenerationWriter:
     def publish(self, skipped: Sequence[Skipped]) -> Path:
         """Write the indexes and the manifest, then make this generation current."""
         self._flush()
-        for handle in (self._documents, self._sentences, self._sentence_vectors):
+        for handle in self._handles():
             handle.close()
         t = time.perf_counter()
         table = np.array(self._rows, dtype=CHUNK_DTYPE) if self._rows else np.zeros(0, dtype=CHUNK_DTYPE)
@@ -256,6 +285,7 @@ class GenerationWriter:
                 "documents": len(self._hashes),
                 "chunks": len(self._rows),
                 "sentences": self.sentence_count,
+                "sentence_tokens": self.token_count,
                 "skipped": len(skipped),
             },
             created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

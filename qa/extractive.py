@@ -2,9 +2,11 @@
 
 The top hybrid passages are split into sentences; each sentence is scored as evidence for the
 question (see AnswerSettings): MiniLM similarity between the question and the sentence read in
-its chunk (a vector stored at index time), how many of the question's content words it holds,
-its passage's retrieval score, and whether it holds a phrase of the kind asked for. The best
-sentence is the answer, cited as [1] (a close runner-up as [2] when ``second_margin`` is set).
+its chunk (a vector stored at index time), how well the question's tokens find their match
+among its tokens (token states stored at index time as sign bits), how many of the question's
+content words it holds, its passage's retrieval score, and whether it holds a phrase of the kind
+asked for. The best sentence is the answer, cited as [1] (a close runner-up as [2] when
+``second_margin`` is set).
 Every citation is built from the stored document's text.
 """
 
@@ -15,8 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from index.embedding import MINILM_NAME, Embedder
+from index.embedding import MINILM_NAME, Embedder, QueryVectors
 from index.sentences import sentence_spans
+from index.token_signs import token_match
 from qa.answer_types import NO_ANSWER_TEXT, Answer, Citation, ShortAnswer
 from qa.errors import BadQuery, QAError
 from qa.lexical import WORD, content_terms
@@ -36,13 +39,19 @@ SUPPORT_OVERLAP_WEIGHT = 0.5
 class AnswerSettings:
     """How evidence is scored and when the answerer abstains.
 
-    The evidence score of a sentence is ``late_weight * late + context_weight * context
-    + overlap_weight * overlap + retrieval_weight * retrieval + typed_weight * typed``:
+    The evidence score of a sentence is ``late_weight * late + token_weight * tokens
+    + context_weight * context + overlap_weight * overlap + retrieval_weight * retrieval
+    + typed_weight * typed``:
     - late: MiniLM's cosine between the question and the sentence's stored vector, pooled from
       its chunk's forward pass at index time (``Embedder.embed_spans``), so the sentence is read
       in context and nothing is embedded at question time but the question. An index without
       sentence vectors (built before them) scores ``cosine_weight * cosine`` instead, where
       cosine is MiniLM's between the question and the sentence embedded alone;
+    - tokens: for each of the question's token vectors, its best match among the sentence's
+      token states stored at index time (read in the chunk, kept as signs;
+      index/token_signs.py), averaged over the question's tokens. A sentence vector is an
+      average that blurs which words of the question it holds; this keeps them apart. 0 for an
+      index built before token signs were stored;
     - context: MiniLM's between the question and "title. previous sentence + sentence", which
       recovers sentences that name their subject only by a pronoun;
     - overlap: the share of the question's content words in the sentence, each weighted by its
@@ -67,6 +76,7 @@ class AnswerSettings:
 
     passages: int = 5
     late_weight: float = 2.0
+    token_weight: float = 4.0
     cosine_weight: float = 1.0
     context_weight: float = 0.0
     overlap_weight: float = 1.2
@@ -134,33 +144,38 @@ class ExtractiveAnswerer:
         if k < 1:
             raise BadQuery(f"k must be at least 1, got {k}")
         query = question if query is None or not query.strip() else query
-        query_vector = self.embedder.embed([query])[0]
-        hits = self.retriever.search(query, k=k, mode="hybrid", vector=query_vector)
-        vector = query_vector
+        query_vectors = self.embedder.embed_query(query)
+        hits = self.retriever.search(query, k=k, mode="hybrid", vector=query_vectors.vector)
+        vectors = query_vectors
         if query != question:
             # Evidence is weighed against the question as asked: the context a rewrite appends
             # finds the right passages but pulls the choice towards sentences that merely name it
             # (docs/chat.md has the figures).
-            vector = self.embedder.embed([question])[0]
-        return self._answer(question, query, hits, vector, query_vector)
+            vectors = self.embedder.embed_query(question)
+        return self._answer(question, query, hits, vectors, query_vectors)
 
     def answer_from_hits(self, question: str, hits: list[Hit], query: str | None = None) -> Answer:
         """Answer ``question`` from given passages, best first (diagnosis with gold passages, UIs)."""
         query = question if query is None else query
-        return self._answer(question, query, hits, self.embedder.embed([question])[0])
+        return self._answer(question, query, hits, self.embedder.embed_query(question))
 
     def _answer(
-        self, question: str, query: str, hits: list[Hit], vector: np.ndarray, query_vector: np.ndarray | None = None
+        self,
+        question: str,
+        query: str,
+        hits: list[Hit],
+        vectors: QueryVectors,
+        query_vectors: QueryVectors | None = None,
     ) -> Answer:
-        """``vector`` is the question's embedding; ``query_vector`` the query's, when already made."""
-        evidence = self.evidence(question, hits, vector)
+        """``vectors``: the question's vector and token vectors; ``query_vectors`` the query's, when already made."""
+        evidence = self.evidence(question, hits, vectors)
         best = evidence[0] if evidence else None
         score = support(evidence)
         threshold = self.settings.threshold(self.embedder.name)
         if threshold is not None and score < threshold and query != question and best is not None:
             # A follow-up names its subject only in the rewritten query ("What did he call for?"),
             # so it matches the sentence that answers it poorly on its own.
-            score = max(score, support(self.evidence(query, hits, query_vector)))
+            score = max(score, support(self.evidence(query, hits, query_vectors)))
         if best is None or (threshold is not None and score < threshold):
             return Answer(question, query, NO_ANSWER_TEXT, None, True, (), tuple(hits), score)
         chosen = [best]
@@ -179,10 +194,10 @@ class ExtractiveAnswerer:
         text = " ".join(f"{c.quote} [{c.n}]" for c in citations)
         return Answer(question, query, text, short, False, citations, tuple(hits), score)
 
-    def evidence(self, query: str, hits: list[Hit], vector: np.ndarray | None = None) -> list[Evidence]:
+    def evidence(self, query: str, hits: list[Hit], vectors: QueryVectors | None = None) -> list[Evidence]:
         """The sentences of ``hits`` scored as evidence for ``query``, best first.
 
-        ``vector`` is the query's embedding when the caller already has it. With stored sentence
+        ``vectors`` is the query's embedding (vector and tokens) when the caller has it. With stored sentence
         vectors every sentence is scored and only the best is also embedded alone (its ``cosine``;
         NaN for the others); without, the ``embed_top`` lexically best are embedded and returned.
         """
@@ -197,15 +212,20 @@ class ExtractiveAnswerer:
         retrieval = fused[ranks] - fused.max()
         lexical = s.overlap_weight * overlaps + s.retrieval_weight * retrieval
         index = self.retriever.index
-        if vector is None:
-            vector = self.embedder.embed([query])[0]
+        if vectors is None:
+            vectors = self.embedder.embed_query(query)
+        vector = vectors.vector
         kind = question_kind(query)
         typed = np.array([float(has_phrase_of_kind(kind, text, asked)) for *_, text, _ in sentences])
-        stored = _stored_vectors(index, hits, sentences) if s.sentence_vectors else None
-        if stored is not None:
-            late = stored @ vector
+        rows = _stored_rows(index, hits, sentences) if s.sentence_vectors else None
+        if rows is not None:
+            assert index.sentence_vectors is not None  # rows are found only then
+            late = index.sentence_vectors[rows].astype(np.float32) @ vector
             keep = np.arange(len(sentences))
             scores = s.late_weight * late + lexical + s.typed_weight * typed
+            if s.token_weight and index.sentence_tokens is not None:
+                bits, counts = index.sentence_tokens.of(rows)
+                scores = scores + s.token_weight * token_match(vectors.tokens, bits, counts, self.embedder.dim)
             cosines = np.full(len(sentences), np.nan)
         else:
             # Embedding is most of the cost of such an answer; the lexically weakest sentences almost never win.
@@ -224,7 +244,7 @@ class ExtractiveAnswerer:
             keep = top
         kept = set(keep.tolist())
         order = [int(i) for i in np.argsort(-scores, kind="stable") if i in kept]
-        if order and stored is not None:
+        if order and rows is not None:
             # Only the winner is embedded alone: its plain cosine is what abstention looks at.
             best = order[0]
             cosines[best] = float(self.embedder.embed([sentences[best][3]])[0] @ vector)
@@ -254,8 +274,8 @@ def support(evidence: list[Evidence]) -> float:
     return max(values, default=float("-inf"))
 
 
-def _stored_vectors(index, hits: list[Hit], sentences: list[tuple[str, int, int, str, int]]) -> np.ndarray | None:
-    """The stored in-context vectors of ``sentences`` (float32 rows), or None unless every one is stored."""
+def _stored_rows(index, hits: list[Hit], sentences: list[tuple[str, int, int, str, int]]) -> list[int] | None:
+    """The stored rows of ``sentences`` (vectors, tokens), or None unless every one is stored."""
     if index.sentence_vectors is None:
         return None
     rows: dict[tuple[str, int, int], int] = {}
@@ -266,7 +286,7 @@ def _stored_vectors(index, hits: list[Hit], sentences: list[tuple[str, int, int,
     found = [rows.get(sentence[:3]) for sentence in sentences]
     if any(row is None for row in found):
         return None
-    return index.sentence_vectors[found].astype(np.float32)
+    return [int(row) for row in found if row is not None]
 
 
 def _context(document: Document, start: int, sentence: str) -> str:

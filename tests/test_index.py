@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -50,8 +51,14 @@ def test_build_writes_a_manifest_and_a_current_generation(built: Path, fake_embe
         "documents": 4,
         "chunks": len(stored.chunks),
         "sentences": len(stored.sentences),
+        "sentence_tokens": len(stored.sentence_tokens.bits),
         "skipped": 0,
     }
+    # The fake embedder's tokens are the words: one sign row (64 dims, 8 bytes) per word of each sentence.
+    doc_of_chunk = {int(c["id"]): stored.documents[int(c["doc"])].text for c in stored.chunks}
+    words = [len(re.findall(r"\w+", doc_of_chunk[int(s["chunk"])][s["start"] : s["end"]])) for s in stored.sentences]
+    assert stored.sentence_tokens.counts.tolist() == words
+    assert stored.sentence_tokens.bits.shape == (sum(words), 8)
     assert len(stored.dense) == len(stored.sparse) == len(stored.chunks) > 3
     assert list(stored.chunks["id"]) == list(range(len(stored.chunks)))
     assert (built / "CURRENT").read_text().strip() == index_dir.current().name
