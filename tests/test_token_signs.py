@@ -167,3 +167,15 @@ def test_minilm_token_states_of_a_question_and_of_sentences_read_in_their_chunk(
     assert np.allclose(np.linalg.norm(question.tokens, axis=1), 1.0, atol=1e-5)
     match = token_match(question.tokens, made.token_bits, made.token_counts, minilm.dim)
     assert "husband" in text[slice(*spans[int(np.argmax(match))])]
+
+
+@pytest.mark.slow
+def test_minilm_sentences_past_the_256_word_pieces_are_read_alone_with_their_tokens(minilm) -> None:
+    text = " ".join(f"Sentence number {i} talks about topic {i * 7}." for i in range(60)) + " Her husband was Pierre."
+    spans = sentence_spans(text)
+    made = minilm.embed_spans([text], [spans])
+    last = text[spans[-1][0] : spans[-1][1]]
+    alone = minilm.embed_spans([last], [[(0, len(last))]])
+    assert made.token_counts[-1] == alone.token_counts[0] > 0
+    assert np.array_equal(made.token_bits[-alone.token_counts[0] :], alone.token_bits)
+    assert np.allclose(made.spans[-1], alone.spans[0], atol=1e-5)
