@@ -51,6 +51,7 @@ from index.store import IndexDir, StoredIndex
 from qa.chat import ChatSession
 from qa.extractive import ABSTAIN_BELOW, AnswerSettings, Evidence, ExtractiveAnswerer, support
 from qa.retrieval import Retriever
+from qa.types import Hit
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 WORK = SHARED.parent / "cache" / "abstain"
@@ -84,6 +85,30 @@ class Features:
             return [Evidence("", 0, 0, "", 0, c, o, s) for c, o, s in scores]
 
         return max(support(rebuilt(self.evidence)), support(rebuilt(self.query_evidence)))
+
+    @classmethod
+    def of(
+        cls,
+        gold: GoldQuestion | ChatGold,
+        in_corpus: bool,
+        hits: Sequence[Hit],
+        evidence: Sequence[Evidence],
+        query_evidence: Sequence[Evidence] = (),
+    ) -> Features:
+        """The features of what the answerer saw; ``correct`` only for in-corpus questions with answers."""
+        return cls(
+            gold.qid,
+            gold.question,
+            in_corpus,
+            tuple((h.scores.dense, h.scores.bm25, h.score) for h in hits),
+            _scores(evidence),
+            bool(in_corpus and gold.answers and evidence and evidence_contains(evidence[0].text, gold.answers)),
+            _scores(query_evidence),
+        )
+
+
+def _scores(evidence: Sequence[Evidence]) -> tuple[tuple[float, float, float], ...]:
+    return tuple((e.cosine, e.overlap, e.score) for e in evidence)
 
 
 class CachingEmbedder:
@@ -143,16 +168,7 @@ def collect(answerer: ExtractiveAnswerer, questions: Sequence[tuple[GoldQuestion
         vectors = answerer.embedder.embed_query(q.question)
         hits = answerer.retriever.search(q.question, k=k, mode="hybrid", vector=vectors.vector)
         evidence = answerer.evidence(q.question, hits, vectors)
-        rows.append(
-            Features(
-                q.qid,
-                q.question,
-                in_corpus,
-                tuple((h.scores.dense, h.scores.bm25, h.score) for h in hits),
-                tuple((e.cosine, e.overlap, e.score) for e in evidence),
-                bool(in_corpus and q.answers and evidence and evidence_contains(evidence[0].text, q.answers)),
-            )
-        )
+        rows.append(Features.of(q, in_corpus, hits, evidence))
         if n % 250 == 0:
             print(f"  {label}: {n}/{len(questions)}", file=sys.stderr, flush=True)
     return rows
@@ -169,17 +185,7 @@ def collect_chat(answerer: ExtractiveAnswerer, conversations: list[list[ChatGold
             evidence = answerer.evidence(gold.question, hits)
             query = answer.rewritten_query
             rewritten = answerer.evidence(query, hits) if query != gold.question else []
-            rows.append(
-                Features(
-                    gold.qid,
-                    gold.question,
-                    True,
-                    tuple((h.scores.dense, h.scores.bm25, h.score) for h in hits),
-                    tuple((e.cosine, e.overlap, e.score) for e in evidence),
-                    bool(evidence and evidence_contains(evidence[0].text, gold.answers)),
-                    tuple((e.cosine, e.overlap, e.score) for e in rewritten),
-                )
-            )
+            rows.append(Features.of(gold, True, hits, evidence, rewritten))
     return rows
 
 

@@ -161,10 +161,22 @@ class MiniLMEmbedder:
     ) -> tuple[np.ndarray, list[list[np.ndarray | None]], list[list[np.ndarray]]]:
         """Text vectors, and per span its pooled vector (None without tokens) and its tokens' signs
         (packed at once: float states of every token of a large batch would not fit in memory)."""
-        model = self._model
         text_vectors = np.empty((len(texts), self.dim), dtype=np.float32)
         pooled: list[list[np.ndarray | None]] = [[] for _ in texts]
         signs: list[list[np.ndarray]] = [[] for _ in texts]
+        for i, vector, tokens, offsets in self._forward(texts):
+            text_vectors[i] = vector
+            for start, end in spans[i]:
+                inside = (offsets[:, 0] < end) & (offsets[:, 1] > start)
+                pooled[i].append(_unit(tokens[inside].mean(axis=0)) if inside.any() else None)
+                signs[i].append(pack_signs(tokens[inside]))
+        return text_vectors, pooled, signs
+
+    def _forward(self, texts: list[str]) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
+        """``(i, text vector, token states, token offsets)`` for each of ``texts``: the model's
+        pooled vector of ``texts[i]`` (not yet unit) and the states and character ranges of its
+        word pieces, special tokens left out."""
+        model = self._model
         # Longest first, one batch at a time, as encode() orders them itself: padding stays low
         # and only one batch of token states (not thousands) is held at once.
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
@@ -185,28 +197,13 @@ class MiniLMEmbedder:
                 for j, (i, output) in enumerate(zip(batch, outputs, strict=True)):
                     offsets = np.array(encoded["offset_mapping"][j], dtype=np.int64).reshape(-1, 2)
                     tokens = output["token_embeddings"][: len(offsets)].float().numpy()
-                    text_vectors[i] = output["sentence_embedding"].float().numpy()
                     real = offsets[:, 1] > offsets[:, 0]  # special tokens have empty offsets
-                    for start, end in spans[i]:
-                        inside = real & (offsets[:, 0] < end) & (offsets[:, 1] > start)
-                        pooled[i].append(_unit(tokens[inside].mean(axis=0)) if inside.any() else None)
-                        signs[i].append(pack_signs(tokens[inside]))
-        return text_vectors, pooled, signs
+                    yield i, output["sentence_embedding"].float().numpy(), tokens[real], offsets[real]
 
     def embed_query(self, text: str) -> QueryVectors:
-        model = self._model
-        offsets = np.array(
-            model.tokenizer(text, truncation=True, max_length=model.max_seq_length, return_offsets_mapping=True)[
-                "offset_mapping"
-            ],
-            dtype=np.int64,
-        ).reshape(-1, 2)
-        with _threads(1):
-            output = model.encode([text], output_value=None, convert_to_numpy=False, show_progress_bar=False)[0]
-        tokens = output["token_embeddings"][: len(offsets)].float().numpy()
-        real = offsets[:, 1] > offsets[:, 0]
-        vector = _unit(output["sentence_embedding"].float().numpy().astype(np.float32))
-        return QueryVectors(vector, _unit_rows(tokens[real].astype(np.float32)))
+        # Unpacking runs the generator to its end, so its thread setting is restored at once.
+        ((_, vector, tokens, _),) = self._forward([text])
+        return QueryVectors(_unit(vector.astype(np.float32)), _unit_rows(tokens.astype(np.float32)))
 
     def warm_up(self) -> None:
         """Load the model now (the first query would pay for it otherwise)."""

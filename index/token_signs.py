@@ -19,7 +19,7 @@ def pack_signs(states: np.ndarray) -> np.ndarray:
     return np.packbits(np.asarray(states) > 0, axis=1)
 
 
-def token_match(question: np.ndarray, bits: np.ndarray, counts: np.ndarray, dim: int) -> np.ndarray:
+def token_match(question: np.ndarray, bits: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """For each span (``counts[i]`` consecutive rows of ``bits``): the mean over the question's
     token vectors (unit rows of ``question``) of their best match among the span's tokens, a
     match being the dot product with the token's signs scaled to a unit vector. 0 for a span
@@ -28,6 +28,7 @@ def token_match(question: np.ndarray, bits: np.ndarray, counts: np.ndarray, dim:
     out = np.zeros(len(counts), dtype=np.float64)
     if not len(counts) or not len(question) or not counts.sum():
         return out
+    dim = question.shape[1]
     signs = np.unpackbits(bits, axis=1, count=dim).astype(np.float32) * 2.0 - 1.0
     sims = signs @ (np.asarray(question, dtype=np.float32).T / np.float32(math.sqrt(dim)))
     present = counts > 0

@@ -16,6 +16,7 @@ import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 from types import TracebackType
 
@@ -224,29 +225,12 @@ class GenerationWriter:
     def _flush(self) -> None:
         if not self._batch:
             return
-        made: list[ChunkVectors | None] = [pending.cached for pending in self._batch]
-        missing = [i for i, pending in enumerate(self._batch) if pending.cached is None]
-        if missing:
-            t = time.perf_counter()
-            fresh = self.embedder.embed_spans(
-                [self._batch[i].text for i in missing], [self._batch[i].spans for i in missing]
-            )
-            bounds = np.cumsum([0] + [len(self._batch[i].spans) for i in missing])
-            token_bounds = np.r_[0, np.cumsum(fresh.token_counts, dtype=np.int64)]
-            for j, i in enumerate(missing):
-                first, last = bounds[j], bounds[j + 1]
-                made[i] = ChunkVectors(
-                    fresh.texts[j],
-                    fresh.spans[first:last],
-                    fresh.token_bits[token_bounds[first] : token_bounds[last]],
-                    fresh.token_counts[first:last],
-                )
-            self.timings["embed"] += time.perf_counter() - t
-            crash_point("embedded")
+        missing = [pending for pending in self._batch if pending.cached is None]
+        fresh = iter(self._embed(missing))
+        made = [pending.cached if pending.cached is not None else next(fresh) for pending in self._batch]
         ids = np.array([pending.chunk_id for pending in self._batch], dtype=np.int64)
-        self._dense.add(ids, np.array([m.vector for m in made if m is not None], dtype=np.float32))
+        self._dense.add(ids, np.array([m.vector for m in made], dtype=np.float32))
         for pending, vectors in zip(self._batch, made, strict=True):
-            assert vectors is not None
             table = np.zeros(len(pending.spans), dtype=SENTENCE_DTYPE)
             table["chunk"] = pending.chunk_id
             table["start"] = [pending.offset + a for a, _ in pending.spans]
@@ -260,6 +244,27 @@ class GenerationWriter:
         self.embedded += len(missing)
         self.reused += len(self._batch) - len(missing)
         self._batch.clear()
+
+    def _embed(self, chunks: list[_Pending]) -> list[ChunkVectors]:
+        """What the model makes of ``chunks``, one ``ChunkVectors`` each, in order."""
+        if not chunks:
+            return []
+        t = time.perf_counter()
+        made = self.embedder.embed_spans([c.text for c in chunks], [c.spans for c in chunks])
+        bounds = np.cumsum([0] + [len(c.spans) for c in chunks])
+        token_bounds = np.r_[0, np.cumsum(made.token_counts, dtype=np.int64)]
+        out = [
+            ChunkVectors(
+                made.texts[j],
+                made.spans[first:last],
+                made.token_bits[token_bounds[first] : token_bounds[last]],
+                made.token_counts[first:last],
+            )
+            for j, (first, last) in enumerate(pairwise(bounds))
+        ]
+        self.timings["embed"] += time.perf_counter() - t
+        crash_point("embedded")
+        return out
 
     def publish(self, skipped: Sequence[Skipped]) -> Path:
         """Write the indexes and the manifest, then make this generation current."""

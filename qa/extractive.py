@@ -225,7 +225,7 @@ class ExtractiveAnswerer:
             scores = s.late_weight * late + lexical + s.typed_weight * typed
             if s.token_weight and index.sentence_tokens is not None:
                 bits, counts = index.sentence_tokens.of(rows)
-                scores = scores + s.token_weight * token_match(vectors.tokens, bits, counts, self.embedder.dim)
+                scores = scores + s.token_weight * token_match(vectors.tokens, bits, counts)
             cosines = np.full(len(sentences), np.nan)
         else:
             # Embedding is most of the cost of such an answer; the lexically weakest sentences almost never win.

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from small_corpus import answerer_over
 
 from eval.gold import load_squad_questions
 from index.build import build_index
@@ -48,9 +49,7 @@ DOCS = [
 
 @pytest.fixture
 def answerer(tmp_path: Path, fake_embedder: HashingEmbedder) -> ExtractiveAnswerer:
-    build_index(iter(DOCS), tmp_path / "idx", fake_embedder, ChunkerSettings(max_tokens=24, overlap_tokens=8))
-    index = IndexDir(tmp_path / "idx").load(fake_embedder)
-    return ExtractiveAnswerer(Retriever(index, fake_embedder), fake_embedder)
+    return answerer_over(DOCS, tmp_path / "idx", fake_embedder)
 
 
 def assert_exact(answer: Answer, index: StoredIndex) -> None:
@@ -119,9 +118,7 @@ def test_verified_constructors_refuse_bad_spans() -> None:
 
 
 def test_off_topic_question_abstains_and_keeps_the_hits(tmp_path: Path, fake_embedder: HashingEmbedder) -> None:
-    build_index(iter(DOCS), tmp_path / "idx", fake_embedder)
-    index = IndexDir(tmp_path / "idx").load(fake_embedder)
-    strict = ExtractiveAnswerer(Retriever(index, fake_embedder), fake_embedder, AnswerSettings(abstain_below=0.5))
+    strict = answerer_over(DOCS, tmp_path / "idx", fake_embedder, ChunkerSettings(), AnswerSettings(abstain_below=0.5))
     answer = strict.answer("Which quantum chromodynamics lattice gauge couplings matter?")
     assert answer.abstained and answer.text == NO_ANSWER_TEXT
     assert answer.citations == () and answer.short_answer is None

@@ -7,6 +7,7 @@ import itertools
 from pathlib import Path
 
 import pytest
+from small_corpus import answerer_over
 
 from eval.chat_bench import GOLD, SEED, load_chat_gold
 from eval.gold import squad_doc_id
@@ -47,9 +48,7 @@ DOCS = [
 
 @pytest.fixture
 def answerer(tmp_path: Path, fake_embedder: HashingEmbedder) -> ExtractiveAnswerer:
-    build_index(iter(DOCS), tmp_path / "idx", fake_embedder, ChunkerSettings(max_tokens=32, overlap_tokens=8))
-    index = IndexDir(tmp_path / "idx").load(fake_embedder)
-    return ExtractiveAnswerer(Retriever(index, fake_embedder), fake_embedder)
+    return answerer_over(DOCS, tmp_path / "idx", fake_embedder, ChunkerSettings(max_tokens=32, overlap_tokens=8))
 
 
 def test_a_session_keeps_its_history_in_order(answerer: ExtractiveAnswerer) -> None:

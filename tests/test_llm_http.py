@@ -8,16 +8,13 @@ from pathlib import Path
 
 import pytest
 from llm_fakes import StubBehaviour, StubOpenAIServer, passage_with
+from small_corpus import answerer_over
 
-from index.build import build_index
-from index.chunking import ChunkerSettings
 from index.embedding import HashingEmbedder
-from index.store import IndexDir
 from qa.errors import LLMError
 from qa.extractive import ExtractiveAnswerer
 from qa.llm import LLMAnswerer
 from qa.llm_backend import ChatMessage, OpenAIBackend, api_url
-from qa.retrieval import Retriever
 from qa.types import Document
 
 MESSAGES = [ChatMessage("system", "Be brief."), ChatMessage("user", "Say hello.")]
@@ -106,9 +103,7 @@ QUESTION = "When did the Hindenburg airship burn at Lakehurst?"
 
 @pytest.fixture
 def extractive(tmp_path: Path, fake_embedder: HashingEmbedder) -> ExtractiveAnswerer:
-    build_index(iter(DOCS), tmp_path / "idx", fake_embedder, ChunkerSettings(max_tokens=24, overlap_tokens=8))
-    index = IndexDir(tmp_path / "idx").load(fake_embedder)
-    return ExtractiveAnswerer(Retriever(index, fake_embedder), fake_embedder)
+    return answerer_over(DOCS, tmp_path / "idx", fake_embedder)
 
 
 def test_answer_through_the_http_client_is_grounded(extractive: ExtractiveAnswerer) -> None:

@@ -51,14 +51,14 @@ def test_token_match_equals_its_definition(dim: int, question_tokens: int, count
     states = [rng.normal(size=(n, dim)) for n in counts]
     bits = pack_signs(np.concatenate(states)) if sum(counts) else pack_signs(np.zeros((0, dim)))
     assert bits.shape == (sum(counts), (dim + 7) // 8)
-    assert np.allclose(token_match(question, bits, np.array(counts), dim), reference_match(question, states), atol=1e-5)
+    assert np.allclose(token_match(question, bits, np.array(counts)), reference_match(question, states), atol=1e-5)
 
 
 def test_a_sentence_holding_the_question_token_for_token_matches_it_fully() -> None:
     question = np.where(np.random.default_rng(0).normal(size=(3, 16)) > 0, 1.0, -1.0) / 4.0  # unit rows
     bits = pack_signs(np.concatenate([question, -question[:1]]))
     opposite = float(np.mean(-question[0] @ question.T))  # the one token is the first's opposite
-    assert token_match(question, bits, np.array([3, 1]), 16) == pytest.approx([1.0, opposite])
+    assert token_match(question, bits, np.array([3, 1])) == pytest.approx([1.0, opposite])
 
 
 def test_the_index_stores_token_signs_per_sentence_and_an_update_carries_them_like_a_rebuild(tmp_path: Path) -> None:
@@ -145,7 +145,7 @@ def test_the_evidence_score_adds_token_weight_times_the_token_match(tmp_path: Pa
         ]
         rows.append(found[0])
     bits, counts = index.sentence_tokens.of(rows)
-    added = 4.0 * token_match(vectors.tokens, bits, counts, fake_embedder.dim)
+    added = 4.0 * token_match(vectors.tokens, bits, counts)
     assert AnswerSettings().token_weight == 4.0
     assert np.allclose([a[s] - b[s] for s in spans], added)
     assert np.any(added != 0)
@@ -165,7 +165,7 @@ def test_minilm_token_states_of_a_question_and_of_sentences_read_in_their_chunk(
     words = minilm._model.tokenizer("Who was Marie Curie's husband?", return_offsets_mapping=True)["offset_mapping"]
     assert question.tokens.shape == (sum(1 for s, e in words if e > s), 384)  # [CLS] and [SEP] left out
     assert np.allclose(np.linalg.norm(question.tokens, axis=1), 1.0, atol=1e-5)
-    match = token_match(question.tokens, made.token_bits, made.token_counts, minilm.dim)
+    match = token_match(question.tokens, made.token_bits, made.token_counts)
     assert "husband" in text[slice(*spans[int(np.argmax(match))])]
 
 
