@@ -15,10 +15,10 @@ lint: setup
 	@.venv/bin/ruff check . && .venv/bin/ruff format --check .
 
 bench: setup
-	@.venv/bin/python -m eval.bench_retrieval
+	@.venv/bin/python -m eval.bench.retrieval
 
 bench-update: setup
-	@.venv/bin/python -m eval.bench_update
+	@.venv/bin/python -m eval.bench.update
 
 # The eval regression gate (docs/eval.md): a fixed SQuAD v2.0 subset read from ../shared at run time,
 # asked with the real model and default settings, compared with the committed baseline run.

@@ -12,10 +12,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from eval.gold import GoldQuestion, load_beir_queries, load_jsonl_questions, load_squad_questions
+from eval.questions import GoldQuestion, load_beir_queries, load_jsonl_questions, load_squad_questions
 from index.formats.corpora import iter_beir_documents, iter_squad_documents
-from qa.errors import GoldFormatError
-from qa.types import Document
+from qa.core.errors import GoldFormatError
+from qa.core.types import Document
 
 KINDS = ("squad", "beir", "jsonl")
 

@@ -17,17 +17,17 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from eval.gold import GoldQuestion
 from eval.goldset import GoldSet
 from eval.metrics import dedupe
+from eval.questions import GoldQuestion
 from eval.scoring import DEPTH, QuestionResult, score_question
 from index.build import BuildReport, build_index
 from index.embedding import Embedder
 from index.store import document_from_json
-from qa.chat import ChatSession
-from qa.config import PROJECT_ROOT
+from qa.answer.chat import ChatSession
+from qa.core.errors import GoldFormatError
+from qa.core.paths import PROJECT_ROOT
 from qa.engine import Engine
-from qa.errors import GoldFormatError
 
 # Chunks searched to rank DEPTH documents: a document is often several chunks.
 CHUNK_DEPTH = 5 * DEPTH

@@ -12,7 +12,6 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from eval.gold import GoldQuestion
 from eval.metrics import (
     abstention_scores,
     evidence_contains,
@@ -23,8 +22,9 @@ from eval.metrics import (
     recall_at_k,
     span_is_exact,
 )
+from eval.questions import GoldQuestion
 from eval.squad import exact_match, f1
-from qa.answer_types import Answer
+from qa.core.answers import Answer
 
 K_VALUES = (1, 5, 10)
 DEPTH = 10  # documents kept per question: enough for R@10, MRR@10, nDCG@10

@@ -18,7 +18,7 @@ from index.loaders import Skipped
 from index.lock import writer_lock
 from index.store import IndexDir
 from index.writer import GenerationWriter, Span
-from qa.types import Document
+from qa.core.types import Document
 
 DEFAULT_INDEX_TEXT = "title+chunk"
 

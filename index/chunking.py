@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 from index.sentences import sentence_spans
 from index.tokens import TOKENIZER_NAME, count_tokens, count_tokens_batch
-from qa.errors import QAError
-from qa.types import Chunk, Document
+from qa.core.errors import QAError
+from qa.core.types import Chunk, Document
 
 _WORD = re.compile(r"\S+")
 

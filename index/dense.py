@@ -13,7 +13,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from qa.errors import IndexMismatch
+from qa.core.errors import IndexMismatch
 
 faiss.omp_set_num_threads(1)  # one query at a time; threads cost more than they save here
 

@@ -22,7 +22,7 @@ from typing import Protocol
 import numpy as np
 
 from index.token_signs import pack_signs
-from qa.errors import ModelUnavailable
+from qa.core.errors import ModelUnavailable
 
 MINILM_NAME = "all-MiniLM-L6-v2"
 

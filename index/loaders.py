@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from index.formats import short
-from qa.errors import QAError
-from qa.types import Document
+from qa.core.errors import QAError
+from qa.core.types import Document
 
 SUPPORTED_SUFFIXES: frozenset[str] = frozenset(
     {".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx", ".json", ".jsonl"}

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from qa.errors import IndexLocked
+from qa.core.errors import IndexLocked
 
 LOCK_NAME = "index.lock"
 _HOLDER_WAIT = 1.0  # seconds to wait for a holder that has the flock but has not written its record yet

@@ -15,7 +15,7 @@ import bm25s
 import numpy as np
 import Stemmer
 
-from qa.errors import IndexMismatch
+from qa.core.errors import IndexMismatch
 
 logging.getLogger("bm25s").setLevel(logging.WARNING)
 _STEMMER = Stemmer.Stemmer("english")

@@ -48,8 +48,8 @@ from index.chunking import ChunkerSettings
 from index.dense import DenseIndex
 from index.embedding import Embedder
 from index.sparse import SparseIndex
-from qa.errors import IndexMismatch, IndexNotFound
-from qa.types import Document, PageSpan
+from qa.core.errors import IndexMismatch, IndexNotFound
+from qa.core.types import Document, PageSpan
 
 FORMAT_VERSION = 1
 CHUNK_DTYPE = np.dtype([("id", "<i8"), ("doc", "<i4"), ("start", "<i4"), ("end", "<i4"), ("tokens", "<i4")])

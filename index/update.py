@@ -32,7 +32,7 @@ from index.loaders import Skipped, iter_sources
 from index.lock import writer_lock
 from index.store import IndexDir, StoredIndex
 from index.writer import EmbeddingCache, GenerationWriter, Span
-from qa.types import Document
+from qa.core.types import Document
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,8 +43,8 @@ from index.store import (
     document_to_json,
     index_text,
 )
-from qa.errors import IndexMismatch
-from qa.types import Document
+from qa.core.errors import IndexMismatch
+from qa.core.types import Document
 
 EMBED_BATCH = 4096  # larger groups let the encoder sort by length with less padding
 Span = tuple[int, int, int]  # start, end (character offsets into the document), tokens

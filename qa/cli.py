@@ -12,7 +12,7 @@ import sys
 
 from qa.commands import ask, demo, eval_cmd, index_cmd, search, serve
 from qa.commands.common import EXIT_ERROR
-from qa.errors import QAError
+from qa.core.errors import QAError
 
 COMMANDS = (index_cmd, search, ask, demo, serve, eval_cmd)
 

@@ -14,13 +14,13 @@ from pathlib import Path
 
 from index.embedding import Embedder, embedder_by_name
 from index.store import IndexDir, StoredIndex
-from qa.answer_types import Answer
-from qa.errors import QAError
-from qa.extractive import AnswerSettings, ExtractiveAnswerer
-from qa.grounding import GroundingSettings
-from qa.llm import LLMAnswerer
-from qa.llm_backend import LLMBackend
-from qa.retrieval import Retriever
+from qa.answer.extractive import AnswerSettings, ExtractiveAnswerer
+from qa.core.answers import Answer
+from qa.core.errors import QAError
+from qa.llm.answerer import LLMAnswerer
+from qa.llm.grounding import GroundingSettings
+from qa.llm.http import LLMBackend
+from qa.search.retrieval import Retriever
 
 
 class Engine:
@@ -81,6 +81,6 @@ class Engine:
 
 
 def _warm_short_answers() -> None:
-    from qa.short_answer import warm_up
+    from qa.answer.short.finder import warm_up
 
     warm_up()

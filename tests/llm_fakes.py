@@ -10,6 +10,7 @@ import importlib.util
 import json
 import os
 import re
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -18,9 +19,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from qa.answer_types import Generation
-from qa.errors import LLMError
-from qa.llm_backend import ChatMessage, Completion, TokenSink
+from qa.core.answers import Generation
+from qa.core.errors import LLMError
+from qa.llm.http import ChatMessage, Completion, TokenSink
 
 
 def require_llm_extra(*modules: str) -> None:
@@ -172,3 +173,10 @@ class StubOpenAIServer:
     def __exit__(self, *exc) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now (for test servers)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -8,9 +8,9 @@ from index.build import build_index
 from index.chunking import ChunkerSettings
 from index.embedding import HashingEmbedder
 from index.store import IndexDir
-from qa.extractive import AnswerSettings, ExtractiveAnswerer
-from qa.retrieval import Retriever
-from qa.types import Document
+from qa.answer.extractive import AnswerSettings, ExtractiveAnswerer
+from qa.core.types import Document
+from qa.search.retrieval import Retriever
 
 SMALL_CHUNKS = ChunkerSettings(max_tokens=24, overlap_tokens=8)  # several chunks even for a short text
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import gradio as gr
 
+from qa.core.errors import QAError
 from qa.engine import Engine
-from qa.errors import QAError
 from ui import render
 from ui.session import MAX_PASSAGES, ChatState, Finished, available_modes, stream_ask
 from ui.uploads import UPLOAD_SUFFIXES, Uploads

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from qa.answer_types import Answer, Citation
-from qa.types import Hit
+from qa.core.answers import Answer, Citation
+from qa.core.types import Hit
 
 # One pass over the text: HTML's special characters, and those with a meaning in markdown, GFM
 # autolinks or KaTeX, become character references, which every renderer shows literally.

@@ -12,10 +12,10 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
-from qa.answer_types import Answer
-from qa.chat import ChatSession
+from qa.answer.chat import ChatSession
+from qa.core.answers import Answer
+from qa.core.errors import QAError
 from qa.engine import Engine
-from qa.errors import QAError
 from ui.render import answer_message_html, error_message_html, generating_html, source_choices, user_message_html
 
 # Every answer mode; "llm" is offered only when the server was started with a language model.

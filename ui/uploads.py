@@ -21,9 +21,9 @@ from pathlib import Path
 
 from index.loaders import Skipped
 from index.update import update_index
+from qa.core.errors import UploadRejected
+from qa.core.types import Document
 from qa.engine import Engine
-from qa.errors import UploadRejected
-from qa.types import Document
 
 UPLOAD_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx")
 UPLOAD_PREFIX = "uploads/"

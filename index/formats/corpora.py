@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from index.formats import short
-from qa.errors import UnreadableFile, UnsupportedFile
-from qa.types import Document
+from qa.core.errors import UnreadableFile, UnsupportedFile
+from qa.core.types import Document
 
 UNRECOGNISED = "unrecognised JSON (expected a BEIR corpus.jsonl or SQuAD JSON)"
 

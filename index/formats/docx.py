@@ -12,8 +12,8 @@ from docx.table import Table
 from docx.text.paragraph import Paragraph
 
 from index.formats import clip_title, short
-from qa.errors import UnreadableFile
-from qa.types import Document
+from qa.core.errors import UnreadableFile
+from qa.core.types import Document
 
 
 def load_docx(path: Path, *, doc_id: str, source: str) -> Document:

@@ -18,8 +18,8 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from index.formats import clip_title
 from index.formats.text import decode_text
-from qa.errors import UnreadableFile
-from qa.types import Document
+from qa.core.errors import UnreadableFile
+from qa.core.types import Document
 
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
 _DROP = "script, style, noscript, template, svg, iframe, head, nav, header, footer, aside, form"

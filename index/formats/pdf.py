@@ -13,8 +13,8 @@ from pathlib import Path
 from pypdf import PageObject, PasswordType, PdfReader
 
 from index.formats import clip_title, short
-from qa.errors import UnreadableFile
-from qa.types import Document, PageSpan
+from qa.core.errors import UnreadableFile
+from qa.core.types import Document, PageSpan
 
 PAGE_SEPARATOR = "\n\n"
 # Placeholders some producers write when the author set no title (ReportLab: "untitled").

@@ -8,8 +8,8 @@ import re
 from pathlib import Path
 
 from index.formats import clip_title, first_line
-from qa.errors import UnreadableFile
-from qa.types import Document
+from qa.core.errors import UnreadableFile
+from qa.core.types import Document
 
 _SNIFF_BYTES = 8192
 

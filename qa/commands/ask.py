@@ -8,7 +8,7 @@ from pathlib import Path
 
 from qa.commands.common import add_index_arg, index_path, print_json, read_questions
 from qa.commands.llm_args import add_llm_args, llm_backend
-from qa.errors import BadQuery, QAError
+from qa.core.errors import BadQuery, QAError
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -30,8 +30,8 @@ def register(commands: argparse._SubParsersAction) -> None:
 def _engine(args: argparse.Namespace):
     from dataclasses import replace
 
+    from qa.answer.extractive import AnswerSettings
     from qa.engine import Engine
-    from qa.extractive import AnswerSettings
 
     settings = AnswerSettings() if args.passages is None else replace(AnswerSettings(), passages=args.passages)
     return Engine(index_path(args), settings=settings, llm=llm_backend(args))
@@ -54,13 +54,13 @@ class _Echo:
 
 def _streamed(answer, streamed: bool) -> str:
     """What follows the streamed text: the answer as verified (the stream is the model's raw words)."""
-    from qa.render import format_answer
+    from qa.commands.render import format_answer
 
     return f"\n\n-- checked against the documents --\n{format_answer(answer)}" if streamed else format_answer(answer)
 
 
 def _ask_command(args: argparse.Namespace) -> int:
-    from qa.render import format_answer
+    from qa.commands.render import format_answer
 
     if (args.question is None) == (args.questions is None):
         raise BadQuery("give either a QUESTION or --questions FILE.jsonl")
@@ -83,7 +83,7 @@ def _ask_command(args: argparse.Namespace) -> int:
 
 
 def _chat_command(args: argparse.Namespace) -> int:
-    from qa.chat import ChatSession
+    from qa.answer.chat import ChatSession
 
     engine = _engine(args)
     session = ChatSession(_answerer(engine))

@@ -7,8 +7,8 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-from qa.config import INDEX_ENV, default_index_dir
-from qa.errors import BadQuery
+from qa.core.errors import BadQuery
+from qa.core.paths import INDEX_ENV, default_index_dir
 
 EXIT_ERROR, EXIT_USAGE, EXIT_STRICT = 1, 2, 3
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from qa.config import DEMO_CORPUS, demo_index_dir
+from qa.core.paths import DEMO_CORPUS, demo_index_dir
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -17,8 +17,8 @@ def _demo_command(args: argparse.Namespace) -> int:
     from index.chunking import ChunkerSettings
     from index.embedding import MiniLMEmbedder
     from qa.commands.index_cmd import build_with_progress
+    from qa.commands.render import format_hits
     from qa.engine import Engine
-    from qa.render import format_hits
 
     embedder = MiniLMEmbedder()
     root = demo_index_dir()

@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from qa.commands.llm_args import add_llm_args, llm_backend
-from qa.errors import GoldFormatError
+from qa.core.errors import GoldFormatError
 
 if TYPE_CHECKING:  # the eval modules are imported when a command runs, to keep `qa --help` quick
     from eval.goldset import GoldSet
-    from eval.runs import Comparison
+    from eval.run_folder import Comparison
     from eval.scoring import QuestionResult
 
 EXIT_REGRESSION = 4
@@ -110,7 +110,7 @@ def _read_predictions(path: Path) -> dict[str, str]:
 
 
 def _compare(before: Path, after: Path, as_json: bool) -> int:
-    from eval.runs import compare, format_comparison, load_run
+    from eval.run_folder import compare, format_comparison, load_run
 
     comparison = compare(load_run(before), load_run(after))
     if as_json:
@@ -131,8 +131,8 @@ def _comparison_json(comparison: Comparison) -> dict:
 
 def _evaluate(gold_path: Path, args: argparse.Namespace) -> int:
     from eval.goldset import load_gold
+    from eval.run_folder import compare, format_comparison, load_run, regressions, write_run
     from eval.runner import git_state
-    from eval.runs import compare, format_comparison, load_run, regressions, write_run
 
     if args.per_article is not None and not args.articles:
         args.usage_error("--per-article needs --articles")

@@ -109,7 +109,7 @@ def _index_settings(root: Path):
     readable index (a missing or other-format one: the update or rebuild then says what to do)."""
     from index.chunking import ChunkerSettings
     from index.store import IndexDir
-    from qa.errors import QAError
+    from qa.core.errors import QAError
 
     try:
         manifest = IndexDir(root).manifest()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from qa.llm_backend import DEFAULT_API_KEY_ENV, DEFAULT_MAX_TOKENS, DEFAULT_TIMEOUT, LLMBackend
+from qa.llm.http import DEFAULT_API_KEY_ENV, DEFAULT_MAX_TOKENS, DEFAULT_TIMEOUT, LLMBackend
 
 
 def add_llm_args(parser: argparse.ArgumentParser) -> None:
@@ -52,7 +52,7 @@ def llm_backend(args: argparse.Namespace) -> LLMBackend | None:
     if not wants_llm(args):
         return None
     if args.llm_url:
-        from qa.llm_backend import OpenAIBackend
+        from qa.llm.http import OpenAIBackend
 
         return OpenAIBackend(
             args.llm_url,
@@ -61,7 +61,7 @@ def llm_backend(args: argparse.Namespace) -> LLMBackend | None:
             timeout=args.llm_timeout,
             max_tokens=args.llm_max_tokens,
         )
-    from qa.llm_local import LlamaCppBackend
+    from qa.llm.local import LlamaCppBackend
 
     return LlamaCppBackend(args.gguf, threads=args.llm_threads, max_tokens=args.llm_max_tokens)
 

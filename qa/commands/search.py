@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from qa.commands.common import add_index_arg, index_path, print_json, read_questions
-from qa.errors import BadQuery
+from qa.core.errors import BadQuery
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -37,7 +37,7 @@ def _search_command(args: argparse.Namespace) -> int:
     if args.json:
         print_json({"query": args.query, "mode": args.mode, "hits": [h.to_json() for h in hits]})
     else:
-        from qa.render import format_hits
+        from qa.commands.render import format_hits
 
         print(format_hits(hits))
     return 0

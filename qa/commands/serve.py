@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from qa.commands.llm_args import add_llm_args, llm_backend
-from qa.config import DEMO_CORPUS, demo_index_dir
+from qa.core.paths import DEMO_CORPUS, demo_index_dir
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -65,7 +65,7 @@ def _serve_command(args: argparse.Namespace) -> int:
 
 def _warm_up(engine) -> None:
     """Load the model and run one question through every stage (sentence splitter, tokenizers, BM25)."""
-    from qa.errors import QAError
+    from qa.core.errors import QAError
 
     # An empty index has nothing to warm; the first real question reports any real problem.
     with contextlib.suppress(QAError):

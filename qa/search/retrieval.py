@@ -1,0 +1,84 @@
+"""Dense, BM25 and hybrid search over a stored index, returning citable Hits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from index.embedding import Embedder
+from index.store import StoredIndex
+from qa.core.errors import BadQuery
+from qa.core.types import Hit, Scores
+from qa.search.fusion import FusionSettings, fuse
+
+SEARCH_MODES = ("hybrid", "dense", "bm25")
+
+
+@dataclass(frozen=True, slots=True)
+class Candidates:
+    """Rows of the chunk table with both retrievers' exact scores, before fusion."""
+
+    rows: np.ndarray
+    dense: np.ndarray
+    bm25: np.ndarray
+
+
+class Retriever:
+    def __init__(self, index: StoredIndex, embedder: Embedder, fusion: FusionSettings = FusionSettings()) -> None:
+        self.index = index
+        self.embedder = embedder
+        self.fusion = fusion
+
+    def search(self, query: str, k: int = 5, mode: str = "hybrid", vector: np.ndarray | None = None) -> list[Hit]:
+        """The top ``k`` passages for ``query``; ``vector`` is its embedding when the caller already has it."""
+        if mode not in SEARCH_MODES:
+            raise BadQuery(f"unknown search mode {mode!r}; choose one of {SEARCH_MODES}")
+        if not query.strip():
+            raise BadQuery("empty query")
+        if k < 1:
+            raise BadQuery(f"k must be at least 1, got {k}")
+        if len(self.index.chunks) == 0:
+            return []
+        candidates = self.candidates(query, depth=max(k, self.fusion.depth), vector=vector)
+        if mode == "dense":
+            score = candidates.dense
+        elif mode == "bm25":
+            score = candidates.bm25
+        else:
+            score = fuse(candidates.dense, candidates.bm25, self.fusion)
+        order = np.argsort(-score, kind="stable")[:k]
+        return [self._hit(int(candidates.rows[i]), float(score[i]), candidates, int(i)) for i in order]
+
+    def candidates(self, query: str, depth: int, vector: np.ndarray | None = None) -> Candidates:
+        """Union of the dense and BM25 top-``depth`` rows, each scored by both retrievers."""
+        if vector is None:
+            vector = self.embedder.embed([query])[0]
+        _, dense_ids = self.index.dense.search(vector, depth)
+        row_of = self.index.row_of
+        dense_rows = np.array([row_of[int(i)] for i in dense_ids], dtype=np.int64)
+        bm25_all = self.index.sparse.scores(query)
+        depth = min(depth, len(bm25_all))
+        bm25_rows = np.argpartition(-bm25_all, depth - 1)[:depth] if depth else np.zeros(0, dtype=np.int64)
+        bm25_rows = bm25_rows[bm25_all[bm25_rows] > 0]  # a zero score means no query term matched
+        rows = np.unique(np.concatenate([dense_rows, bm25_rows]))
+        vectors = self.index.dense.vectors(self.index.chunks["id"][rows])
+        dense = vectors @ vector if len(rows) else np.zeros(0, dtype=np.float32)
+        return Candidates(rows, dense.astype(np.float64), bm25_all[rows].astype(np.float64))
+
+    def _hit(self, row: int, score: float, candidates: Candidates, i: int) -> Hit:
+        entry = self.index.chunks[row]
+        doc = self.index.documents[int(entry["doc"])]
+        start, end = int(entry["start"]), int(entry["end"])
+        return Hit(
+            chunk_id=int(entry["id"]),
+            doc_id=doc.doc_id,
+            title=doc.title,
+            source=doc.source,
+            page=doc.page_at(start),
+            start=start,
+            end=end,
+            text=doc.quote(start, end),
+            score=score,
+            scores=Scores(dense=float(candidates.dense[i]), bm25=float(candidates.bm25[i])),
+        )
