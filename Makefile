@@ -8,7 +8,9 @@ setup:
 demo: setup
 	@.venv/bin/qa serve $(SERVE_ARGS)
 
-test: setup
+# Also installs Debian's Chromium for the browser tests when it is missing (scripts/setup.sh).
+test:
+	@bash scripts/setup.sh test
 	@.venv/bin/python -m pytest -q
 
 lint: setup
@@ -20,10 +22,10 @@ bench: setup
 bench-update: setup
 	@.venv/bin/python -m eval.bench.update
 
-# The eval regression gate (docs/eval.md): a fixed SQuAD v2.0 subset read from ../shared at run time,
+# The eval regression gate (docs/eval.md): a fixed SQuAD v2.0 subset of the committed cut (tests/data),
 # asked with the real model and default settings, compared with the committed baseline run.
 PY ?= .venv/bin/python
-GATE_GOLD = ../shared/data/squad/dev-v2.0.json --articles Normans,1973_oil_crisis --per-article 60
+GATE_GOLD = tests/data/squad/dev-v2.0.json --articles Normans,1973_oil_crisis --per-article 60
 BASELINE = eval/baselines/squad-small
 GATE_TOLERANCE ?= 0.03
 

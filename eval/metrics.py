@@ -112,11 +112,6 @@ def evidence_contains(quote: str, answers: Sequence[str]) -> bool:
     return any(gold and f" {gold} " in padded for gold in map(normalize_answer, answers))
 
 
-def span_is_exact(quote: str, text: str, start: int, end: int) -> bool:
-    """Whether ``quote`` is exactly ``text[start:end]`` with ``0 <= start < end <= len(text)``."""
-    return 0 <= start < end <= len(text) and text[start:end] == quote
-
-
 @dataclass(frozen=True, slots=True)
 class Abstention:
     """Abstaining as a classifier of unanswerable questions (abstaining is the positive class)."""

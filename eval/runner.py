@@ -11,11 +11,12 @@ does with its passages.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+
+from index.layout import read_documents
 
 from eval.goldset import GoldSet
 from eval.metrics import dedupe
@@ -23,10 +24,10 @@ from eval.questions import GoldQuestion
 from eval.scoring import DEPTH, QuestionResult, score_question
 from index.build import BuildReport, build_index
 from index.embedding import Embedder
-from index.store import document_from_json
 from qa.answer.chat import ChatSession
 from qa.core.errors import GoldFormatError
 from qa.core.paths import PROJECT_ROOT
+from qa.core.types import DocumentTable
 from qa.engine import Engine
 
 # Chunks searched to rank DEPTH documents: a document is often several chunks.
@@ -52,19 +53,14 @@ def evaluation_order(questions: Sequence[GoldQuestion]) -> list[list[GoldQuestio
     return groups
 
 
-def stored_texts(engine: Engine) -> dict[str, str]:
-    """Document id -> text as written in the index on disk, read afresh to re-check citations."""
-    with open(engine.index.path / "documents.jsonl", encoding="utf-8") as lines:
-        return {doc.doc_id: doc.text for doc in (document_from_json(json.loads(line)) for line in lines)}
-
-
 def ask_all(
     gold: GoldSet, engine: Engine, on_question: Progress | None = None, llm: bool = False
 ) -> list[QuestionResult]:
     """Every question of ``gold`` asked and scored, in evaluation order; with ``llm``, by ``engine.llm_answerer``."""
     answerer = engine.llm_answerer() if llm else engine.answerer()
     retriever = engine.retriever()
-    documents = stored_texts(engine)
+    # Read afresh from disk: citations are re-checked against what was stored, not the answerer's copy.
+    documents = DocumentTable(read_documents(retriever.index.path))
     groups = evaluation_order(gold.questions)
     if groups:
         answerer.answer(groups[0][0].question)  # first-call costs (model load, caches) are not latency

@@ -9,7 +9,7 @@ per-question records, so a run folder's ``per_question.jsonl`` is enough to chec
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from eval.metrics import (
@@ -20,11 +20,12 @@ from eval.metrics import (
     ndcg_at_k,
     percentile,
     recall_at_k,
-    span_is_exact,
 )
 from eval.questions import GoldQuestion
 from eval.squad import exact_match, f1
 from qa.core.answers import Answer
+from qa.core.errors import SpanMismatch
+from qa.core.types import DocumentSource
 
 K_VALUES = (1, 5, 10)
 DEPTH = 10  # documents kept per question: enough for R@10, MRR@10, nDCG@10
@@ -127,19 +128,10 @@ def prediction(answer: Answer) -> str:
     return answer.short_answer.text
 
 
-def citations_exact(answer: Answer, documents: Mapping[str, str]) -> bool:
-    """Every citation quote (and the short answer) is its stored document's text[start:end]."""
-    spans = [(c.doc_id, c.quote, c.start, c.end) for c in answer.citations]
-    if answer.short_answer is not None:
-        s = answer.short_answer
-        spans.append((s.doc_id, s.text, s.start, s.end))
-    return all(doc in documents and span_is_exact(quote, documents[doc], a, b) for doc, quote, a, b in spans)
-
-
 def score_question(
-    gold: GoldQuestion, answer: Answer, retrieved: Sequence[str], documents: Mapping[str, str], latency_ms: float
+    gold: GoldQuestion, answer: Answer, retrieved: Sequence[str], documents: DocumentSource, latency_ms: float
 ) -> QuestionResult:
-    """Score one answer; ``documents`` maps doc id to the stored text (read from the index on disk)."""
+    """Score one answer; ``documents`` are the stored documents (read afresh from the index on disk)."""
     ranked = list(retrieved[:DEPTH])
     scores: dict[str, float] = {}
     passed: dict[str, bool] = {}
@@ -156,10 +148,10 @@ def score_question(
         scores["f1"] = f1(predicted, gold.answers)
         passed["exact"] = scores["exact"] == 1.0
     if gold.answers:
-        first = answer.citations[0].quote if answer.citations and not answer.abstained else ""
+        first = answer.citations[0].text if answer.citations and not answer.abstained else ""
         passed["evidence"] = evidence_contains(first, gold.answers)
         scores["evidence"] = float(passed["evidence"])
-    passed["citations"] = citations_exact(answer, documents)
+    passed["citations"] = _verifies(answer, documents)
     scores["citations"] = float(passed["citations"])
     passed["abstention"] = answer.abstained == (not gold.answerable)
     record = answer.to_json()
@@ -167,6 +159,15 @@ def score_question(
     if not math.isfinite(answer.evidence_score):
         record["evidence_score"] = None  # no candidate sentence at all; JSON has no -Infinity
     return QuestionResult(gold, record, tuple(ranked), latency_ms, scores, passed)
+
+
+def _verifies(answer: Answer, documents: DocumentSource) -> bool:
+    """Every citation quote (and the short answer) is its stored document's text[start:end]."""
+    try:
+        answer.verify(documents)
+    except SpanMismatch:
+        return False
+    return True
 
 
 def _mean(results: Sequence[QuestionResult], key: str) -> tuple[float, int] | None:

@@ -1,9 +1,9 @@
 """Dense vector index: exact inner product over unit vectors. The only module that imports faiss.
 
-``IndexIDMap2`` over ``IndexFlatIP`` keeps our own stable 64-bit chunk ids, so a later
-update can remove a document's vectors for real (``remove_ids``) instead of masking
-them, and ``reconstruct`` gives a vector back for score fusion. Exact search is fast
-enough at the corpus sizes we target (tens of thousands of chunks: a few ms a query).
+``IndexIDMap2`` over ``IndexFlatIP`` keeps our own stable 64-bit chunk ids, so an update can
+carry a document's vectors over under the same ids (a removed document's are simply not copied
+into the new generation), and ``reconstruct`` gives a vector back for score fusion. Exact search
+is fast enough at the corpus sizes we target (tens of thousands of chunks: a few ms a query).
 """
 
 from __future__ import annotations
@@ -33,9 +33,6 @@ class DenseIndex:
         if len(ids) != len(vectors):
             raise IndexMismatch(f"{len(ids)} ids for {len(vectors)} vectors")
         self._index.add_with_ids(vectors, np.ascontiguousarray(ids, dtype=np.int64))
-
-    def remove(self, ids: np.ndarray) -> int:
-        return int(self._index.remove_ids(np.ascontiguousarray(ids, dtype=np.int64)))
 
     def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` (scores, ids) for one query vector; ids of -1 are dropped."""

@@ -18,9 +18,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from index.layout import LOCK_FILE
 from qa.core.errors import IndexLocked
 
-LOCK_NAME = "index.lock"
 _HOLDER_WAIT = 1.0  # seconds to wait for a holder that has the flock but has not written its record yet
 
 
@@ -29,7 +29,7 @@ def writer_lock(root: Path, operation: str) -> Iterator[None]:
     """Hold the index's writer lock for the block; raise IndexLocked naming the holder if taken."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
-    fd = os.open(root / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(root / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -55,7 +55,7 @@ def describe_holder(root: Path) -> str:
     deadline = time.monotonic() + _HOLDER_WAIT
     while True:
         try:
-            record = json.loads((Path(root) / LOCK_NAME).read_text(encoding="utf-8"))
+            record = json.loads((Path(root) / LOCK_FILE).read_text(encoding="utf-8"))
             pid, host, command, started = record["pid"], record["host"], record["command"], record["started"]
             return f"pid {pid} on host {host}, running {command} since {started}"
         except (OSError, ValueError, KeyError, TypeError):

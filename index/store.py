@@ -1,41 +1,16 @@
 """The on-disk index: generations published atomically, and a manifest checked on load.
 
-Layout of an index directory::
-
-    CURRENT                      name of the published generation (replaced by rename)
-    generations/<name>/
-        manifest.json            format version, embedder, chunker, documents, counts, times
-        documents.jsonl          one stored Document a line (citations are checked against it)
-        chunks.npy               chunk id, document row, start, end, tokens
-        dense.faiss              vectors under the chunk ids
-        bm25/                    BM25 rows aligned with chunks.npy
-        sentences.bin            chunk id, start, end of each sentence of each chunk, chunk by chunk
-        sentence_vectors.f16     a float16 vector per sentence, read in its chunk's context
-        sentence_token_counts.i4 how many token rows each sentence has
-        sentence_tokens.bits     the sign bits of each sentence's token states, sentence by sentence
-
-The sentence files let an answer score evidence sentences without running the model
-(``Embedder.embed_spans``); a generation without them is still read, and its answers embed
-their candidate sentences at question time instead (without the token files, answers skip the
-token match, index/token_signs.py).
-
-Chunk ids are 64-bit integers handed out from a counter kept in the manifest, never
-reused, so that a later update can add and delete documents by id without renumbering.
-
-Generations are named ``gen-<sequence>-<time>``; the sequence orders them, so after a crash
-the next writer can tell a published generation from one that was written but never made
-current. Writers (build, update) hold ``index.lock``; readers never lock: they follow CURRENT
-and load a generation wholly into memory, so pruning it later cannot pull files from under them.
+The layout of an index directory (its files, their formats, the manifest) is index/layout.py.
+A generation is written in a private ``.tmp`` folder, then published by renaming it and swapping CURRENT.
+Writers (build, update) hold ``index.lock``; readers never lock: they follow CURRENT and load a
+generation wholly into memory, so pruning it later cannot pull files from under them.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import shutil
 import signal
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -47,23 +22,33 @@ import numpy as np
 from index.chunking import ChunkerSettings
 from index.dense import DenseIndex
 from index.embedding import Embedder
+from index.layout import (
+    BM25_DIR,
+    CHUNKS_FILE,
+    CURRENT_FILE,
+    DENSE_FILE,
+    GENERATIONS_DIR,
+    MANIFEST_FILE,
+    REBUILD_HINT,
+    SENTENCE_DTYPE,
+    SENTENCE_TOKEN_COUNTS_FILE,
+    SENTENCE_TOKENS_FILE,
+    SENTENCE_VECTORS_FILE,
+    SENTENCES_FILE,
+    TMP_SUFFIX,
+    Manifest,
+    generation_sequence,
+    new_generation_name,
+    read_documents,
+    read_manifest,
+)
 from index.sparse import SparseIndex
 from qa.core.errors import IndexMismatch, IndexNotFound
-from qa.core.types import Document, PageSpan
+from qa.core.types import Document
 
-FORMAT_VERSION = 1
-CHUNK_DTYPE = np.dtype([("id", "<i8"), ("doc", "<i4"), ("start", "<i4"), ("end", "<i4"), ("tokens", "<i4")])
-# Offsets are the document's, like the chunks'; a chunk's sentences are contiguous rows.
-SENTENCE_DTYPE = np.dtype([("chunk", "<i8"), ("start", "<i4"), ("end", "<i4")])
-SENTENCES_FILE = "sentences.bin"
-SENTENCE_VECTORS_FILE = "sentence_vectors.f16"
-SENTENCE_TOKEN_COUNTS_FILE = "sentence_token_counts.i4"
-SENTENCE_TOKENS_FILE = "sentence_tokens.bits"
 _KEEP_GENERATIONS = 2
 _LOAD_ATTEMPTS = 5
-_SEQUENCE = re.compile(r"gen-(\d{6})-")
 KILL_ENV = "QA_KILL_AT"
-REBUILD_HINT = "rebuild it with `qa index update PATH... --rebuild` (or `qa index build PATH...`)"
 
 
 def crash_point(name: str) -> None:
@@ -71,88 +56,6 @@ def crash_point(name: str) -> None:
     writer at an exact step instead of hoping a random delay lands there."""
     if os.environ.get(KILL_ENV) == name:
         os.kill(os.getpid(), signal.SIGKILL)
-
-
-@dataclass(frozen=True, slots=True)
-class Manifest:
-    format_version: int
-    embedder: dict
-    chunker: dict
-    index_text: str
-    documents: dict[str, str]  # doc_id -> content hash
-    counts: dict[str, int]
-    created_at: str
-    next_chunk_id: int
-    skipped: tuple[dict, ...] = ()
-
-    def to_json(self) -> dict:
-        return {
-            "format_version": self.format_version,
-            "embedder": self.embedder,
-            "chunker": self.chunker,
-            "index_text": self.index_text,
-            "counts": self.counts,
-            "created_at": self.created_at,
-            "next_chunk_id": self.next_chunk_id,
-            "skipped": list(self.skipped),
-            "documents": self.documents,
-        }
-
-    @classmethod
-    def from_json(cls, data: dict) -> Manifest:
-        return cls(
-            format_version=data["format_version"],
-            embedder=data["embedder"],
-            chunker=data["chunker"],
-            index_text=data["index_text"],
-            documents=data["documents"],
-            counts=data["counts"],
-            created_at=data["created_at"],
-            next_chunk_id=data["next_chunk_id"],
-            skipped=tuple(data.get("skipped", ())),
-        )
-
-    def check(self, embedder: Embedder | None = None, chunker: ChunkerSettings | None = None) -> None:
-        """Raise IndexMismatch, naming both values, when the index was made differently."""
-        _check_format(self.format_version)
-        if embedder is not None:
-            for key, ours in (("name", embedder.name), ("fingerprint", embedder.fingerprint)):
-                if self.embedder.get(key) != ours:
-                    raise IndexMismatch(
-                        f"index embedder {key} {self.embedder.get(key)!r} differs from {ours!r}; {REBUILD_HINT}"
-                    )
-        if chunker is not None and self.chunker != chunker.to_json():
-            raise IndexMismatch(
-                f"index chunker settings {self.chunker} differ from {chunker.to_json()}; {REBUILD_HINT}"
-            )
-
-
-def _check_format(version: object) -> None:
-    if version != FORMAT_VERSION:
-        raise IndexMismatch(f"index format {version} is not the supported format {FORMAT_VERSION}; {REBUILD_HINT}")
-
-
-def read_manifest(generation: Path) -> Manifest:
-    """The manifest of a generation; the format version is checked before any other field is read."""
-    data = json.loads((generation / "manifest.json").read_text(encoding="utf-8"))
-    _check_format(data.get("format_version") if isinstance(data, dict) else None)
-    return Manifest.from_json(data)
-
-
-def document_to_json(doc: Document) -> dict:
-    return {
-        "doc_id": doc.doc_id,
-        "title": doc.title,
-        "source": doc.source,
-        "content_hash": doc.content_hash,
-        "pages": [[p.page, p.start, p.end] for p in doc.pages],
-        "text": doc.text,
-    }
-
-
-def document_from_json(data: dict) -> Document:
-    pages = tuple(PageSpan(page, start, end) for page, start, end in data.get("pages", ()))
-    return Document(data["doc_id"], data["title"], data["source"], data["text"], pages, data["content_hash"])
 
 
 @dataclass(frozen=True)
@@ -232,14 +135,14 @@ class IndexDir:
 
     @property
     def generations(self) -> Path:
-        return self.root / "generations"
+        return self.root / GENERATIONS_DIR
 
     def current(self) -> Path:
-        pointer = self.root / "CURRENT"
+        pointer = self.root / CURRENT_FILE
         if not pointer.is_file():
             raise IndexNotFound(f"no index at {self.root} (build one with `qa index build PATH --index {self.root}`)")
         generation = self.generations / pointer.read_text().strip()
-        if not (generation / "manifest.json").is_file():
+        if not (generation / MANIFEST_FILE).is_file():
             raise IndexNotFound(f"index at {self.root} points to a missing generation {generation.name!r}")
         return generation
 
@@ -269,11 +172,10 @@ class IndexDir:
     def _load(self, generation: Path, embedder: Embedder | None, chunker: ChunkerSettings | None) -> StoredIndex:
         manifest = read_manifest(generation)
         manifest.check(embedder, chunker)
-        with open(generation / "documents.jsonl", encoding="utf-8") as lines:
-            documents = tuple(document_from_json(json.loads(line)) for line in lines)
-        chunks = np.load(generation / "chunks.npy")
-        dense = DenseIndex.load(generation / "dense.faiss", manifest.embedder["dim"])
-        sparse = SparseIndex.load(generation / "bm25")
+        documents = read_documents(generation)
+        chunks = np.load(generation / CHUNKS_FILE)
+        dense = DenseIndex.load(generation / DENSE_FILE, manifest.embedder["dim"])
+        sparse = SparseIndex.load(generation / BM25_DIR)
         if not (len(chunks) == len(dense) == len(sparse)):
             raise IndexMismatch(
                 f"{generation}: {len(chunks)} chunks, {len(dense)} vectors, {len(sparse)} BM25 rows; {REBUILD_HINT}"
@@ -286,8 +188,8 @@ class IndexDir:
         """A private folder to write a generation into; publish() makes it visible. Writers only
         (under the index lock), so the sequence number is unique."""
         self.generations.mkdir(parents=True, exist_ok=True)
-        sequence = max((_sequence(p.name) for p in self.generations.iterdir()), default=0) + 1
-        path = self.generations / f"gen-{sequence:06d}-{time.strftime('%Y%m%dT%H%M%S')}.tmp"
+        sequence = max((generation_sequence(p.name) for p in self.generations.iterdir()), default=0) + 1
+        path = self.generations / new_generation_name(sequence)
         path.mkdir()
         return path
 
@@ -296,15 +198,15 @@ class IndexDir:
         for file in _walk_files(tmp_generation):
             _fsync_file(file)
         crash_point("written")
-        final = tmp_generation.with_name(tmp_generation.name.removesuffix(".tmp"))
+        final = tmp_generation.with_name(tmp_generation.name.removesuffix(TMP_SUFFIX))
         os.rename(tmp_generation, final)
         _fsync_dir(self.generations)
         crash_point("renamed")
-        pointer_tmp = self.root / f"CURRENT.{uuid.uuid4().hex[:8]}.tmp"
+        pointer_tmp = self.root / f"{CURRENT_FILE}.{uuid.uuid4().hex[:8]}{TMP_SUFFIX}"
         pointer_tmp.write_text(final.name + "\n")
         _fsync_file(pointer_tmp)
         crash_point("pointer-written")
-        os.replace(pointer_tmp, self.root / "CURRENT")
+        os.replace(pointer_tmp, self.root / CURRENT_FILE)
         _fsync_dir(self.root)
         crash_point("published")
         self.tidy()
@@ -317,7 +219,7 @@ class IndexDir:
         than the current one (written but never published), and all but the current generation
         and the one before it (a reader that started loading it just before a swap can finish).
         """
-        for pointer_tmp in self.root.glob("CURRENT.*.tmp"):
+        for pointer_tmp in self.root.glob(f"{CURRENT_FILE}.*{TMP_SUFFIX}"):
             pointer_tmp.unlink(missing_ok=True)
         if not self.generations.is_dir():
             return
@@ -326,12 +228,12 @@ class IndexDir:
         except IndexNotFound:
             current = None
         finished = sorted(
-            (p for p in self.generations.iterdir() if p.is_dir() and not p.name.endswith(".tmp")),
-            key=lambda p: (_sequence(p.name), p.name),
+            (p for p in self.generations.iterdir() if p.is_dir() and not p.name.endswith(TMP_SUFFIX)),
+            key=lambda p: (generation_sequence(p.name), p.name),
         )
         keep: set[str] = set()
         if current is not None:
-            older = [p.name for p in finished if _sequence(p.name) < _sequence(current)]
+            older = [p.name for p in finished if generation_sequence(p.name) < generation_sequence(current)]
             keep = {current, *older[-(_KEEP_GENERATIONS - 1) :]}
         for path in self.generations.iterdir():
             if path.name not in keep:
@@ -367,12 +269,6 @@ def _load_sentence_tokens(generation: Path, manifest: Manifest, sentences: int) 
             f"for {total} counted (manifest: {expected}); {REBUILD_HINT}"
         )
     return SentenceTokens(bits.reshape(total, width), counts)
-
-
-def _sequence(name: str) -> int:
-    """Sequence number of a generation folder; 0 for names from before sequences existed."""
-    match = _SEQUENCE.match(name)
-    return int(match.group(1)) if match else 0
 
 
 def _walk_files(folder: Path) -> Iterator[Path]:

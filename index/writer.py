@@ -25,24 +25,27 @@ import numpy as np
 from index.chunking import ChunkerSettings
 from index.dense import DenseIndex
 from index.embedding import Embedder
-from index.loaders import Skipped
-from index.sentences import sentence_spans
-from index.sparse import SparseIndex
-from index.store import (
+from index.layout import (
+    BM25_DIR,
     CHUNK_DTYPE,
+    CHUNKS_FILE,
+    DENSE_FILE,
+    DOCUMENTS_FILE,
     FORMAT_VERSION,
+    MANIFEST_FILE,
     SENTENCE_DTYPE,
     SENTENCE_TOKEN_COUNTS_FILE,
     SENTENCE_TOKENS_FILE,
     SENTENCE_VECTORS_FILE,
     SENTENCES_FILE,
-    IndexDir,
+    TMP_SUFFIX,
     Manifest,
-    StoredIndex,
-    crash_point,
     document_to_json,
-    index_text,
 )
+from index.loaders import Skipped
+from index.sentences import sentence_spans
+from index.sparse import SparseIndex
+from index.store import IndexDir, StoredIndex, crash_point, index_text
 from qa.core.errors import IndexMismatch
 from qa.core.types import Document
 
@@ -158,7 +161,7 @@ class GenerationWriter:
         if self.cache.fingerprint != embedder.fingerprint:
             raise IndexMismatch(f"cached vectors of {self.cache.fingerprint!r} offered to {embedder.fingerprint!r}")
         self.path = index_dir.new_generation()
-        self._documents = open(self.path / "documents.jsonl", "w", encoding="utf-8")  # noqa: SIM115 (closed in publish/__exit__)
+        self._documents = open(self.path / DOCUMENTS_FILE, "w", encoding="utf-8")  # noqa: SIM115 (closed in publish/__exit__)
         self._dense = DenseIndex(embedder.dim)
         self._hashes: dict[str, str] = {}
         self._rows: list[tuple[int, int, int, int, int]] = []
@@ -184,7 +187,7 @@ class GenerationWriter:
         for handle in self._handles():
             if not handle.closed:
                 handle.close()
-        if self.path.name.endswith(".tmp"):  # not published: nothing may point at it
+        if self.path.name.endswith(TMP_SUFFIX):  # not published: nothing may point at it
             shutil.rmtree(self.path, ignore_errors=True)
 
     def _handles(self) -> tuple:
@@ -277,9 +280,9 @@ class GenerationWriter:
         self._texts = []
         self.timings["bm25"] = time.perf_counter() - t
         t = time.perf_counter()
-        np.save(self.path / "chunks.npy", table)
-        self._dense.save(self.path / "dense.faiss")
-        sparse.save(self.path / "bm25")
+        np.save(self.path / CHUNKS_FILE, table)
+        self._dense.save(self.path / DENSE_FILE)
+        sparse.save(self.path / BM25_DIR)
         manifest = Manifest(
             format_version=FORMAT_VERSION,
             embedder={"name": self.embedder.name, "dim": self.embedder.dim, "fingerprint": self.embedder.fingerprint},
@@ -298,7 +301,7 @@ class GenerationWriter:
             skipped=tuple({"path": s.path, "reason": s.reason} for s in skipped),
         )
         text = json.dumps(manifest.to_json(), indent=1, ensure_ascii=False)
-        (self.path / "manifest.json").write_text(text, encoding="utf-8")
+        (self.path / MANIFEST_FILE).write_text(text, encoding="utf-8")
         self.path = self.index_dir.publish(self.path)
         self.timings["write"] = time.perf_counter() - t
         return self.path

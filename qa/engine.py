@@ -15,11 +15,12 @@ from pathlib import Path
 from index.embedding import Embedder, embedder_by_name
 from index.store import IndexDir, StoredIndex
 from qa.answer.extractive import AnswerSettings, ExtractiveAnswerer
+from qa.answer.short.finder import ShortAnswerFinder
 from qa.core.answers import Answer
 from qa.core.errors import QAError
 from qa.llm.answerer import LLMAnswerer
+from qa.llm.backend import LLMBackend
 from qa.llm.grounding import GroundingSettings
-from qa.llm.http import LLMBackend
 from qa.search.retrieval import Retriever
 
 
@@ -40,11 +41,11 @@ class Engine:
         self._lock = threading.Lock()
         self._generation: str | None = None
         self._retriever: Retriever | None = None
-        if settings.short_answers:
-            # spaCy and the span ranker load on a thread (~2 s) while the index and the embedding
-            # model load, so the first question does not wait for them; the pipeline's own lock
-            # makes a question asked meanwhile wait for the same load instead of starting another.
-            threading.Thread(target=_warm_short_answers, name="short-answer-warm-up", daemon=True).start()
+        self.short_answers = ShortAnswerFinder()
+        # spaCy and the span ranker load on a thread (~2 s) while the index and the embedding
+        # model load, so the first question does not wait for them; the pipeline's own lock
+        # makes a question asked meanwhile wait for the same load instead of starting another.
+        threading.Thread(target=self.short_answers.warm_up, name="short-answer-warm-up", daemon=True).start()
 
     @property
     def embedder(self) -> Embedder:
@@ -68,7 +69,7 @@ class Engine:
         return self.retriever().index
 
     def answerer(self, settings: AnswerSettings | None = None) -> ExtractiveAnswerer:
-        return ExtractiveAnswerer(self.retriever(), self.embedder, settings or self.settings)
+        return ExtractiveAnswerer(self.retriever(), self.embedder, settings or self.settings, self.short_answers)
 
     def llm_answerer(self, settings: AnswerSettings | None = None) -> LLMAnswerer:
         """An LLM answerer over the current generation; QAError when no language model was configured."""
@@ -78,9 +79,3 @@ class Engine:
 
     def ask(self, question: str, settings: AnswerSettings | None = None) -> Answer:
         return self.answerer(settings).answer(question)
-
-
-def _warm_short_answers() -> None:
-    from qa.answer.short.finder import warm_up
-
-    warm_up()

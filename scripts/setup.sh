@@ -1,8 +1,19 @@
 #!/usr/bin/env bash
 # Create .venv and install the project with its test tools. Idempotent: a second run
-# with an unchanged pyproject.toml does nothing.
+# with an unchanged pyproject.toml does nothing. `scripts/setup.sh test` (make test) also
+# installs what the tests drive: Debian's Chromium for the browser tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "${1:-}" = test ] && [ ! -x /usr/bin/chromium ]; then
+  # Playwright cannot download a browser of its own here; the tests drive Debian's.
+  if [ "$(id -u)" -eq 0 ]; then
+    apt-get update -q
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver
+  else
+    echo "setup: the browser tests need Chromium; run: sudo apt-get install -y chromium chromium-driver" >&2
+    exit 1
+  fi
+fi
 PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv

@@ -9,7 +9,8 @@ import pytest
 
 from index.embedding import HashingEmbedder
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+# Small cuts of the development data, committed with the tests (tests/data/README.md says how they were made).
+DATA = Path(__file__).resolve().parent / "data"
 
 
 class NetworkAccess(AssertionError):
@@ -36,10 +37,9 @@ def fake_embedder() -> HashingEmbedder:
 
 
 @pytest.fixture(scope="session")
-def shared() -> Path:
-    if not (SHARED / "data").is_dir():
-        pytest.fail(f"shared data not found at {SHARED} (clone the project next to ../shared)")
-    return SHARED
+def data() -> Path:
+    """tests/data: seeds/, squad/ (SQuAD cuts and leaderboard predictions) and scifact/ (a BEIR cut)."""
+    return DATA
 
 
 @pytest.fixture(scope="session")

@@ -19,9 +19,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from qa.core.answers import Generation
+from qa.core.answers import Generation, TokenSink
 from qa.core.errors import LLMError
-from qa.llm.http import ChatMessage, Completion, TokenSink
+from qa.llm.backend import ChatMessage, Completion
 
 
 def require_llm_extra(*modules: str) -> None:

@@ -1,7 +1,9 @@
 """The browser chat: layout and event wiring. The only module that imports gradio.
 
-Answers, sources and details are HTML built by ``ui.render`` (document text escaped there);
-the chat bubbles are shown without markdown rendering, so nothing a document says becomes markup.
+What each event does is in ``ui.handlers`` (plain values in, plain values out); here they become
+components, toasts and gradio's "leave as it is" (``gr.skip()``). Answers, sources and details are
+HTML built by ``ui.render`` (document text escaped there); the chat bubbles are shown without
+markdown rendering, so nothing a document says becomes markup.
 """
 
 from __future__ import annotations
@@ -13,14 +15,14 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("GRADIO_TELEMETRY_ENABLED", "False")
 
 import logging
-from pathlib import Path
+from dataclasses import dataclass
 
 import gradio as gr
 
-from qa.core.errors import QAError
 from qa.engine import Engine
-from ui import render
-from ui.session import MAX_PASSAGES, ChatState, Finished, available_modes, stream_ask
+from ui import handlers
+from ui.handlers import ChatView, Panels, Source
+from ui.session import ChatState  # not under TYPE_CHECKING: gradio resolves the handlers' annotations
 from ui.uploads import UPLOAD_SUFFIXES, Uploads
 
 log = logging.getLogger(__name__)
@@ -65,206 +67,196 @@ def _hint(demo: bool) -> str:
     return f'<div class="qa-hint"><h2>qa — cited answers from your documents</h2>{corpus}{own}</div>'
 
 
-def _status(engine: Engine) -> str:
-    try:
-        manifest = engine.index.manifest
-    except QAError as exc:
-        return render.error_message_html(f"index unavailable: {exc}")
-    updated = getattr(manifest, "updated_at", None) or manifest.created_at
-    return render.status_html(
-        manifest.counts.get("documents", 0),
-        manifest.counts.get("chunks", 0),
-        str(manifest.embedder.get("name")),
-        str(updated),
-        str(engine.index_dir.root),
-    )
+@dataclass
+class Page:
+    """The components that events read or write."""
 
+    status: gr.HTML
+    state: gr.State
+    chatbot: gr.Chatbot
+    question: gr.Textbox
+    ask: gr.Button
+    query: gr.Textbox
+    clear: gr.Button
+    citations: gr.Radio
+    source: gr.HTML
+    details: gr.HTML
+    answer_json: gr.JSON
+    files: gr.File
+    index_button: gr.Button
+    upload_result: gr.HTML
+    passages: gr.Slider
+    mode: gr.Radio
 
-def _panels(chat: ChatState | None, answer):
-    """The Sources list (with ``answer``'s first source chosen), that source, retrieval details and JSON."""
-    if chat is None or answer is None:
-        return gr.Radio(choices=[], value=None), render.source_html(None, None), render.retrieval_html(None), None
-    choice = chat.first_source(answer)
-    key = choice.partition(":")[2] if choice else None
-    return (
-        gr.Radio(choices=chat.source_choices(), value=choice),
-        render.source_html(answer, key),
-        render.retrieval_html(answer),
-        answer.to_json(),
-    )
+    @property
+    def panels(self) -> list:
+        """The Sources column, in the order of ``_panel_values``."""
+        return [self.citations, self.source, self.details, self.answer_json]
 
 
 def build_app(engine: Engine, uploads: Uploads, *, demo: bool = False) -> gr.Blocks:
     with gr.Blocks(title="qa — cited answers", analytics_enabled=False) as app:
         gr.HTML(_hint(demo), elem_id="qa-hint")
-        status = gr.HTML(_status(engine), elem_id="qa-status")
+        status = gr.HTML(handlers.status(engine), elem_id="qa-status")
         state = gr.State(None)
         with gr.Row():
             with gr.Column(scale=3):
-                chatbot = gr.Chatbot(
-                    label="Chat",
-                    elem_id="qa-chat",
-                    height=480,
-                    render_markdown=False,
-                    sanitize_html=True,
-                    latex_delimiters=[],
-                    feedback_options=None,
-                    group_consecutive_messages=False,
-                    allow_tags=False,
-                    buttons=["copy", "copy_all"],  # not "share": it posts to a website
-                    placeholder="Ask a question about the documents; every answer is quoted from them.",
-                )
-                with gr.Row():
-                    question = gr.Textbox(
-                        show_label=False, placeholder="Ask a question…", scale=5, elem_id="qa-question", lines=1
-                    )
-                    ask = gr.Button("Ask", variant="primary", scale=1, elem_id="qa-ask")
-                query = gr.Textbox(
-                    label="Retrieval query (follow-ups are rewritten with the conversation)",
-                    interactive=False,
-                    elem_id="qa-query",
-                )
-                clear = gr.Button("New conversation", size="sm", elem_id="qa-clear")
+                chat = _chat_column()
             with gr.Column(scale=2):
-                gr.Markdown("### Sources")
-                citations = gr.Radio(
-                    label="Citations of this conversation (newest first): select one to see its source",
-                    choices=[],
-                    elem_id="qa-citations",
-                )
-                source = gr.HTML(render.source_html(None, None), elem_id="qa-source")
-                with gr.Accordion("Retrieval details (scores of each passage)", open=False, elem_id="qa-details"):
-                    details = gr.HTML(render.retrieval_html(None), elem_id="qa-retrieval")
-                with gr.Accordion("Answer as JSON", open=False):
-                    answer_json = gr.JSON(elem_id="qa-json")
-        with gr.Accordion("Documents", open=True, elem_id="qa-documents"):
-            limit_mb = uploads.max_bytes / 2**20
-            files = gr.File(
-                label=f"Add documents ({' '.join(UPLOAD_SUFFIXES)}; at most {limit_mb:.0f} MB each)",
-                file_count="multiple",
-                elem_id="qa-files",
-            )
-            index_button = gr.Button("Index these files", elem_id="qa-index")
-            upload_result = gr.HTML(elem_id="qa-upload-result")
-        with gr.Accordion("Settings", open=False, elem_id="qa-settings"):
-            passages = gr.Slider(
-                1, MAX_PASSAGES, value=engine.settings.passages, step=1, label="Passages to answer from"
-            )
-            modes = available_modes(engine)
-            mode = gr.Radio(
-                list(modes),
-                value=modes[-1],  # started with --llm: LLM answers unless the user switches back
-                label="Answer mode (llm: a language model writes the answer; each sentence is checked "
-                "against the passages and unsupported ones are marked)",
-            )
-
-        def answered(text: str, chat: ChatState, answer, error: BaseException | None):
-            if isinstance(error, QAError):
-                gr.Warning(render.esc(str(error)))  # toasts render HTML, and the message may quote a document
-            elif error is not None:
-                log.error("answering %r failed", text, exc_info=error)
-                gr.Warning("Internal error; the server log has the details.")
-            if error is not None:
-                return ("", chat.messages, "", *_panels(chat, chat.selected), chat)
-            return ("", chat.messages, answer.rewritten_query, *_panels(chat, answer), chat)
-
-        def on_ask(text: str, n_passages: float, answer_mode: str, chat: ChatState | None):
-            # A generator: LLM answers are shown as they are written, then replaced by the checked answer.
-            chat = chat or ChatState(engine)
-            if not (text or "").strip():
-                gr.Warning("Type a question first.")
-                yield (text, chat.messages, gr.skip(), *(gr.skip(),) * 4, chat)
-                return
-            if answer_mode != "llm":
-                try:
-                    answer, error = chat.ask(text, int(n_passages), answer_mode), None
-                except Exception as exc:
-                    answer, error = None, exc
-                yield answered(text, chat, answer, error)
-                return
-            for event in stream_ask(chat, text, int(n_passages), answer_mode):
-                if isinstance(event, Finished):
-                    yield answered(text, chat, event.answer, event.error)
-                else:
-                    yield ("", event.messages, gr.skip(), *(gr.skip(),) * 4, chat)
-
-        ask_outputs = [question, chatbot, query, citations, source, details, answer_json, state]
-        ask_inputs = [question, passages, mode, state]
-        ask.click(on_ask, ask_inputs, ask_outputs, api_name="ask", concurrency_id="ask")
-        question.submit(on_ask, ask_inputs, ask_outputs, api_visibility="private", concurrency_id="ask")
-
-        def on_select_message(chat: ChatState | None, event: gr.SelectData):
-            answer = None if chat is None else chat.answer_at(int(event.index))
-            if answer is None:
-                return (gr.skip(),) * 4
-            chat.selected = answer
-            return _panels(chat, answer)
-
-        chatbot.select(on_select_message, [state], [citations, source, details, answer_json], api_visibility="private")
-
-        def on_citation(choice: str | None, chat: ChatState | None):
-            answer, key = (None, None) if chat is None or not choice else chat.source(choice)
-            if answer is None:
-                return gr.skip(), gr.skip(), gr.skip()
-            return render.source_html(answer, key), render.retrieval_html(answer), answer.to_json()
-
-        citations.input(on_citation, [citations, state], [source, details, answer_json], api_visibility="private")
-
-        def on_clear(chat: ChatState | None):
-            if chat is not None:
-                chat.reset()
-            return ([], "", *_panels(None, None), chat)
-
-        clear_outputs = [chatbot, query, citations, source, details, answer_json, state]
-        clear.click(on_clear, [state], clear_outputs, api_name="clear")
-        chatbot.clear(on_clear, [state], clear_outputs, api_visibility="private")  # the bin icon of the chat
-
-        def on_index(paths: list[str] | None, progress=gr.Progress()):
-            if not paths:
-                gr.Warning("Choose files to upload first.")
-                return gr.skip(), gr.skip(), gr.skip()
-            progress(0, desc="checking files")
-
-            def report(done: int, total: int, what: str) -> None:
-                progress((done, total), desc=f"indexing {what}")
-
-            try:
-                result = uploads.ingest([(Path(p), Path(p).name) for p in paths], report)
-            except QAError as exc:
-                return None, render.error_message_html(f"indexing failed: {exc}"), _status(engine)
-            except Exception:
-                log.exception("indexing uploads failed")
-                failed = "indexing failed: internal error; the server log has the details"
-                return None, render.error_message_html(failed), _status(engine)
-            for rejected in result.rejected:
-                gr.Warning(render.esc(f"{rejected.name} rejected: {rejected.reason}"))
-            return None, _upload_html(result), _status(engine)
-
-        index_button.click(
-            on_index,
-            [files],
-            [files, upload_result, status],
-            api_name="upload",
-            concurrency_id="index",
-            concurrency_limit=1,
-        )
-        app.load(lambda: _status(engine), None, status, api_visibility="private")
+                sources = _sources_column()
+        documents = _documents(uploads)
+        settings = _settings(engine)
+        page = Page(status=status, state=state, **chat, **sources, **documents, **settings)
+        _wire_chat(page, engine)
+        _wire_uploads(page, engine, uploads)
+        app.load(lambda: handlers.status(engine), None, status, api_visibility="private")
         # Another session's upload changes the index too; a cheap re-read keeps this line true.
-        gr.Timer(15).tick(lambda: _status(engine), None, status, api_visibility="private", show_progress="hidden")
+        gr.Timer(15).tick(
+            lambda: handlers.status(engine), None, status, api_visibility="private", show_progress="hidden"
+        )
     return app
 
 
-def _upload_html(result) -> str:
-    lines = []
-    if result.accepted:
-        names = ", ".join(render.esc(n) for n in result.accepted)
-        lines.append(
-            f'<div class="qa-upload-ok">Indexed {len(result.accepted)} file(s) in {result.seconds:.1f} s: {names}. '
-            "They are searchable now.</div>"
+def _chat_column() -> dict:
+    chatbot = gr.Chatbot(
+        label="Chat",
+        elem_id="qa-chat",
+        height=480,
+        render_markdown=False,
+        sanitize_html=True,
+        latex_delimiters=[],
+        feedback_options=None,
+        group_consecutive_messages=False,
+        allow_tags=False,
+        buttons=["copy", "copy_all"],  # not "share": it posts to a website
+        placeholder="Ask a question about the documents; every answer is quoted from them.",
+    )
+    with gr.Row():
+        question = gr.Textbox(show_label=False, placeholder="Ask a question…", scale=5, elem_id="qa-question", lines=1)
+        ask = gr.Button("Ask", variant="primary", scale=1, elem_id="qa-ask")
+    query = gr.Textbox(
+        label="Retrieval query (follow-ups are rewritten with the conversation)",
+        interactive=False,
+        elem_id="qa-query",
+    )
+    clear = gr.Button("New conversation", size="sm", elem_id="qa-clear")
+    return {"chatbot": chatbot, "question": question, "ask": ask, "query": query, "clear": clear}
+
+
+def _sources_column() -> dict:
+    empty = handlers.source_view(None, None)
+    gr.Markdown("### Sources")
+    citations = gr.Radio(
+        label="Citations of this conversation (newest first): select one to see its source",
+        choices=[],
+        elem_id="qa-citations",
+    )
+    source = gr.HTML(empty.html, elem_id="qa-source")
+    with gr.Accordion("Retrieval details (scores of each passage)", open=False, elem_id="qa-details"):
+        details = gr.HTML(empty.details, elem_id="qa-retrieval")
+    with gr.Accordion("Answer as JSON", open=False):
+        answer_json = gr.JSON(elem_id="qa-json")
+    return {"citations": citations, "source": source, "details": details, "answer_json": answer_json}
+
+
+def _documents(uploads: Uploads) -> dict:
+    with gr.Accordion("Documents", open=True, elem_id="qa-documents"):
+        limit_mb = uploads.max_bytes / 2**20
+        files = gr.File(
+            label=f"Add documents ({' '.join(UPLOAD_SUFFIXES)}; at most {limit_mb:.0f} MB each)",
+            file_count="multiple",
+            elem_id="qa-files",
         )
-    for rejected in result.rejected:
-        lines.append(f'<div class="qa-error">Rejected {render.esc(rejected.name)}: {render.esc(rejected.reason)}</div>')
-    return "".join(lines)
+        index_button = gr.Button("Index these files", elem_id="qa-index")
+        upload_result = gr.HTML(elem_id="qa-upload-result")
+    return {"files": files, "index_button": index_button, "upload_result": upload_result}
+
+
+def _settings(engine: Engine) -> dict:
+    chosen = handlers.settings(engine)
+    with gr.Accordion("Settings", open=False, elem_id="qa-settings"):
+        passages = gr.Slider(1, chosen.max_passages, value=chosen.passages, step=1, label="Passages to answer from")
+        mode = gr.Radio(
+            list(chosen.modes),
+            value=chosen.mode,
+            label="Answer mode (llm: a language model writes the answer; each sentence is checked "
+            "against the passages and unsupported ones are marked)",
+        )
+    return {"passages": passages, "mode": mode}
+
+
+def _wire_chat(page: Page, engine: Engine) -> None:
+    def on_ask(text: str, n_passages: float, answer_mode: str, chat: ChatState | None):
+        # A generator: LLM answers are shown as they are written, then replaced by the checked answer.
+        for view in handlers.ask(engine, chat, text, n_passages, answer_mode):
+            yield (view.question, *_chat_values(view))
+
+    ask_outputs = [page.question, page.chatbot, page.query, *page.panels, page.state]
+    ask_inputs = [page.question, page.passages, page.mode, page.state]
+    page.ask.click(on_ask, ask_inputs, ask_outputs, api_name="ask", concurrency_id="ask")
+    page.question.submit(on_ask, ask_inputs, ask_outputs, api_visibility="private", concurrency_id="ask")
+
+    # gradio finds the event argument by its annotation, and ignores every annotation if one fails to resolve.
+    def on_select_message(chat: ChatState | None, event: gr.SelectData):
+        return _panel_values(handlers.select_message(chat, event.index))
+
+    page.chatbot.select(on_select_message, [page.state], page.panels, api_visibility="private")
+
+    def on_citation(choice: str | None, chat: ChatState | None):
+        return _source_values(handlers.choose_source(chat, choice))
+
+    sources = [page.source, page.details, page.answer_json]
+    page.citations.input(on_citation, [page.citations, page.state], sources, api_visibility="private")
+
+    def on_clear(chat: ChatState | None):
+        return _chat_values(handlers.reset(chat))
+
+    clear_outputs = [page.chatbot, page.query, *page.panels, page.state]
+    page.clear.click(on_clear, [page.state], clear_outputs, api_name="clear")
+    page.chatbot.clear(on_clear, [page.state], clear_outputs, api_visibility="private")  # the bin icon of the chat
+
+
+def _wire_uploads(page: Page, engine: Engine, uploads: Uploads) -> None:
+    def on_index(paths: list[str] | None, progress=gr.Progress()):
+        done = handlers.index_files(engine, uploads, paths, lambda amount, what: progress(amount, desc=what))
+        _toast(*done.warnings)
+        if done.result is None:
+            return gr.skip(), gr.skip(), gr.skip()
+        return None, done.result, done.status  # None empties the file list
+
+    page.index_button.click(
+        on_index,
+        [page.files],
+        [page.files, page.upload_result, page.status],
+        api_name="upload",
+        concurrency_id="index",
+        concurrency_limit=1,
+    )
+
+
+def _toast(*warnings: str | None) -> None:
+    for warning in warnings:
+        if warning:
+            gr.Warning(warning)
+
+
+def _chat_values(view: ChatView) -> tuple:
+    """The chat, query, Sources column and state of ``view`` (its toast shown), as gradio outputs."""
+    _toast(view.warning)
+    query = gr.skip() if view.query is None else view.query
+    return (view.messages, query, *_panel_values(view.panels), view.chat)
+
+
+def _panel_values(panels: Panels | None) -> tuple:
+    if panels is None:
+        return (gr.skip(),) * 4
+    return (gr.Radio(choices=panels.choices, value=panels.choice), *_source_values(panels.source))
+
+
+def _source_values(source: Source | None) -> tuple:
+    if source is None:
+        return (gr.skip(),) * 3
+    return source.html, source.details, source.json
 
 
 def launch(

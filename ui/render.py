@@ -10,9 +10,13 @@ renderer parses markdown. The markup around it is ours. Nothing here imports gra
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from qa.core.answers import Answer, Citation
 from qa.core.types import Hit
+
+if TYPE_CHECKING:
+    from ui.uploads import IngestResult
 
 # One pass over the text: HTML's special characters, and those with a meaning in markdown, GFM
 # autolinks or KaTeX, become character references, which every renderer shows literally.
@@ -66,7 +70,7 @@ def answer_message_html(answer: Answer) -> str:
             parts.append(f'<div class="qa-fallback">LLM answer not used: {esc(answer.fallback_reason)}.</div>')
         body = " ".join(
             # Hard-wrapped source lines flow in the answer (CSS); the Sources panel keeps the layout.
-            f'<span class="qa-quote">{esc(c.quote, breaks=False)}</span> <sup class="qa-marker">[{c.n}]</sup>'
+            f'<span class="qa-quote">{esc(c.text, breaks=False)}</span> <sup class="qa-marker">[{c.n}]</sup>'
             for c in answer.citations
         )
         parts.append(f'<div class="qa-answer">{body}</div>')
@@ -180,7 +184,7 @@ def source_html(answer: Answer | None, key: str | None) -> str:
         if sa is not None and sa.doc_id == citation.doc_id and citation.start <= sa.start and sa.end <= citation.end:
             short = (sa.start, sa.end)
         hit = _containing_hit(citation, answer.hits)
-        text, offset = (hit.text, hit.start) if hit is not None else (citation.quote, citation.start)
+        text, offset = (hit.text, hit.start) if hit is not None else (citation.text, citation.start)
         head = _where(citation.title, citation.source, citation.page, citation.start, citation.end)
         return (
             f'<div class="qa-source" data-key="{key}"><div class="qa-source-head">[{citation.n}] {head}</div>'
@@ -218,3 +222,17 @@ def status_html(documents: int, chunks: int, embedder: str, updated: str, where:
         f'<div class="qa-status">Index: <b>{documents}</b> documents · <b>{chunks}</b> chunks · '
         f"embedder {esc(embedder)} · last update {esc(updated)} · <code>{esc(where)}</code></div>"
     )
+
+
+def upload_html(result: IngestResult) -> str:
+    """The message under the files after an upload: what was indexed, and each rejected file with why."""
+    lines = []
+    if result.accepted:
+        names = ", ".join(esc(n) for n in result.accepted)
+        lines.append(
+            f'<div class="qa-upload-ok">Indexed {len(result.accepted)} file(s) in {result.seconds:.1f} s: {names}. '
+            "They are searchable now.</div>"
+        )
+    for rejected in result.rejected:
+        lines.append(f'<div class="qa-error">Rejected {esc(rejected.name)}: {esc(rejected.reason)}</div>')
+    return "".join(lines)

@@ -19,9 +19,10 @@ Per-question features (the passages' dense/BM25/fused scores, every embedded sen
 overlap and evidence score, whether the best sentence holds a gold answer) are cached as JSON in
 ``--work`` (default ``../cache/abstain`` next to the repository, with the half-corpus indexes), so
 a second run, a sweep or another decision rule costs no model time. A cache made with other
-answer settings or another index is recomputed. The decision itself is ``qa.answer.extractive.support``
-against ``AnswerSettings.abstain_below``; ``--threshold`` evaluates another value, ``--sweep``
-prints a table over thresholds.
+answer settings, other evidence weights (``qa.answer.extractive.WEIGHTS``) or another number of
+questions is recomputed; the indexes are built once (eval/bench/common.py ``load_or_build``).
+The decision itself is ``qa.answer.extractive.support`` against ``AnswerSettings.abstain_below``;
+``--threshold`` evaluates another value, ``--sweep`` prints a table over thresholds.
 """
 
 from __future__ import annotations
@@ -38,31 +39,39 @@ from pathlib import Path
 
 import numpy as np
 
-from eval.bench.chat import ChatGold, load_chat_gold
-from eval.bench.chat import load_or_build as load_chat_index
+from eval.bench.common import (
+    CACHE,
+    HALVES,
+    REPO,
+    SCIFACT,
+    SQUAD1,
+    SQUAD2,
+    add_shared_argument,
+    article_halves,
+    chat_index,
+    half_of,
+    load_or_build,
+    minilm,
+    shared_folder,
+    squad_documents,
+)
+from eval.chat_gold import ChatGold, load_chat_gold
 from eval.metrics import abstention_scores, evidence_contains
 from eval.questions import GoldQuestion, load_beir_queries, load_jsonl_questions, load_squad_questions
-from index.build import build_index
 from index.embedding import MINILM_NAME, MiniLMEmbedder, QueryVectors
-from index.formats.corpora import iter_squad_documents
 from index.loaders import iter_sources
 from index.sentences import sentence_spans
-from index.store import IndexDir, StoredIndex
+from index.store import StoredIndex
 from qa.answer.chat import ChatSession
-from qa.answer.extractive import ABSTAIN_BELOW, AnswerSettings, Evidence, ExtractiveAnswerer, support
+from qa.answer.extractive import ABSTAIN_BELOW, WEIGHTS, AnswerSettings, Evidence, ExtractiveAnswerer, support
 from qa.core.types import Hit
 from qa.search.retrieval import Retriever
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
-WORK = SHARED.parent / "cache" / "abstain"
-GUIDE = Path(__file__).resolve().parents[2] / "docs" / "guide"
+WORK = CACHE / "abstain"
+GUIDE = REPO / "docs" / "guide"
 # Questions about the user guide asked as a user would, without looking at its wording, and
 # questions it cannot answer: SQuAD's questions were written while reading their paragraph.
-GUIDE_GOLD = Path(__file__).resolve().parents[1] / "goldsets" / "abstain-guide.jsonl"
-SQUAD1 = "data/squad/dev-v1.1.json"
-SQUAD2 = "data/squad/dev-v2.0.json"
-SCIFACT = "data/scifact"
-HALVES = ("tune", "check")
+GUIDE_GOLD = REPO / "eval" / "goldsets" / "abstain-guide.jsonl"
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +91,7 @@ class Features:
         """``qa.answer.extractive.support`` of the cached candidates, the better of question and query."""
 
         def rebuilt(scores: tuple[tuple[float, float, float], ...]) -> list[Evidence]:
-            return [Evidence("", 0, 0, "", 0, c, o, s) for c, o, s in scores]
+            return [Evidence("", 0, 0, "", 0, cosine=c, overlap=o, token_match=0.0, score=s) for c, o, s in scores]
 
         return max(support(rebuilt(self.evidence)), support(rebuilt(self.query_evidence)))
 
@@ -140,24 +149,6 @@ class CachingEmbedder:
             text = index.documents[int(chunk["doc"])].text[int(chunk["start"]) : int(chunk["end"])]
             texts.extend(text[a:b] for a, b in sentence_spans(text))
         self.embed(texts)
-
-
-def half_of(question: GoldQuestion, halves: dict[str, str]) -> str:
-    return halves[question.doc_ids[0].rsplit("#", 1)[0]]
-
-
-def article_halves(questions: Sequence[GoldQuestion]) -> dict[str, str]:
-    """The first six articles in file order are "tune", the other six "check" (as eval/bench/answers.py)."""
-    titles = list(dict.fromkeys(q.doc_ids[0].rsplit("#", 1)[0] for q in questions))
-    return {t: HALVES[i >= 6] for i, t in enumerate(titles)}
-
-
-def load_or_build(root: Path, embedder: MiniLMEmbedder, squad: Path, keep: Callable[[str], bool]) -> StoredIndex:
-    if not IndexDir(root).exists():
-        documents = (d for d in iter_squad_documents(squad) if keep(d.doc_id.rsplit("#", 1)[0]))
-        report = build_index(documents, root, embedder)
-        print(f"built {root}: {report.documents} documents, {report.chunks} chunks, {report.seconds:.0f}s", flush=True)
-    return IndexDir(root).load(embedder)
 
 
 def collect(answerer: ExtractiveAnswerer, questions: Sequence[tuple[GoldQuestion, bool]], label: str) -> list[Features]:
@@ -220,8 +211,7 @@ def all_features(shared: Path, work: Path, settings: AnswerSettings, scifact_n: 
     def model() -> MiniLMEmbedder:
         nonlocal embedder
         if embedder is None:
-            embedder = MiniLMEmbedder()
-            embedder.warm_up()
+            embedder = minilm()
         return embedder
 
     squad1, squad2 = shared / SQUAD1, shared / SQUAD2
@@ -230,13 +220,14 @@ def all_features(shared: Path, work: Path, settings: AnswerSettings, scifact_n: 
     v2 = load_squad_questions(squad2)
     claims = load_beir_queries(shared / SCIFACT, "train")
     claims = random.Random(0).sample(claims, min(scifact_n, len(claims)))
-    # Abstention is decided afterwards from the features, so its settings are no part of the key.
+    # Abstention is decided afterwards from the features, so its settings are no part of the key;
+    # the evidence weights are constants of the code, and are.
     evidence_settings = {k: v for k, v in asdict(settings).items() if k not in ("abstain", "abstain_below")}
-    key = {"settings": evidence_settings, "embedder": MINILM_NAME}
+    key = {"settings": evidence_settings, "weights": asdict(WEIGHTS), "embedder": MINILM_NAME}
 
     def run(name: str, root: Path, squad: Path, keep: Callable[[str], bool], asked: list[tuple[GoldQuestion, bool]]):
         def compute() -> list[Features]:
-            index = load_or_build(root, model(), squad, keep)
+            index = load_or_build(root, model(), squad_documents(squad, keep))
             embedder = CachingEmbedder(model())
             embedder.prefill(index, [q.question for q, _ in asked])
             answerer = ExtractiveAnswerer(Retriever(index, embedder), embedder, settings)
@@ -256,7 +247,7 @@ def all_features(shared: Path, work: Path, settings: AnswerSettings, scifact_n: 
     conversations = load_chat_gold()
 
     def chat() -> list[Features]:
-        index = load_chat_index(work / "abst-chat", model(), shared)
+        index = chat_index(work / "abst-chat", model(), shared)
         embedder = CachingEmbedder(model())
         embedder.prefill(index, [g.question for c in conversations for g in c])
         never = replace(settings, abstain=False)
@@ -267,8 +258,7 @@ def all_features(shared: Path, work: Path, settings: AnswerSettings, scifact_n: 
 
     def guide() -> list[Features]:
         with tempfile.TemporaryDirectory() as tmp:  # a few seconds to build; never stale
-            build_index(iter_sources([GUIDE]), Path(tmp), model())
-            index = IndexDir(Path(tmp)).load(model())
+            index = load_or_build(Path(tmp), model(), lambda: iter_sources([GUIDE]))
         answerer = ExtractiveAnswerer(Retriever(index, model()), model(), settings)
         return collect(answerer, [(q, q.answerable) for q in load_jsonl_questions(GUIDE_GOLD)], "guide")
 
@@ -354,7 +344,7 @@ def report(features: dict[str, list[Features]], threshold: float, sweep: Sequenc
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--shared", type=Path, default=SHARED)
+    add_shared_argument(parser)
     parser.add_argument("--work", type=Path, default=WORK, help="indexes and cached features")
     parser.add_argument("--scifact", type=int, default=300, help="SciFact train claims asked (seeded sample)")
     parser.add_argument("--threshold", type=float, default=ABSTAIN_BELOW[MINILM_NAME])
@@ -362,7 +352,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # Features are collected with abstention off: the decision is re-applied from the cache.
     settings = AnswerSettings()
-    features = all_features(args.shared, args.work, settings, args.scifact)
+    features = all_features(shared_folder(args.shared), args.work, settings, args.scifact)
     sweep = [round(t, 2) for t in np.arange(0.30, 0.86, 0.05)] if args.sweep else []
     report(features, args.threshold, sweep)
     return 0

@@ -1,7 +1,7 @@
 """Extractive answering on SQuAD v1.1 dev: evidence accuracy, short-answer EM/F1, exact citations, latency.
 
     python -m eval.bench.answers [--limit N] [--gold-paragraph] [--articles tune|check|all]
-                                [--short-answer-weights FILE] [--token-weight W] [--no-abstain]
+                                [--index DIR] [--passages K] [--short-answer-weights FILE] [--no-abstain]
 
 Indexes the 447 paragraphs with MiniLM in a temporary folder (or ``--index DIR``, reused when it
 exists) and asks every question with all paragraphs indexed (the open setting). Prints:
@@ -9,40 +9,46 @@ exists) and asks every question with all paragraphs indexed (the open setting). 
   official SQuAD normalisation (lower case, no punctuation or articles), any occurrence;
 - short-answer EM/F1 (official scorer), a question without a short answer scoring 0, and the
   share of questions with a short answer with EM/F1 on those;
-- citation exactness: the share of answers whose every citation (and short answer) verifies
-  against the stored document; anything under 100% is a bug;
+- citation exactness: the share of answers that pass ``Answer.verify`` against the stored
+  documents (every citation and the short answer); anything under 100% is a bug;
 - latency p50/p95 of ``answer()`` (retrieval included).
 An abstained question has no citation, so it counts as a miss unless ``--no-abstain``.
 ``--gold-paragraph`` answers from the gold paragraph alone (the evidence step under perfect retrieval).
-The articles are split in two halves: "tune" (the first six in the file) for choosing settings and
-"check" (the other six) to see that a choice carries over.
+``--short-answer-weights`` measures span-ranker weights other than the committed ones (as written
+by ``python -m eval.train.short_answer --out FILE``).
+The articles are split in two halves (eval/bench/common.py): "tune" (the first six in the file)
+for choosing settings and "check" (the other six) to see that a choice carries over.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from eval.bench.common import (
+    ARTICLES,
+    SQUAD1,
+    add_shared_argument,
+    index_folder,
+    load_or_build,
+    minilm,
+    select_articles,
+    shared_folder,
+    squad_documents,
+)
 from eval.metrics import evidence_contains, percentile
 from eval.questions import GoldQuestion, load_squad_questions
 from eval.squad import exact_match, f1
-from index.build import build_index
-from index.embedding import MiniLMEmbedder
-from index.formats.corpora import iter_squad_documents
-from index.store import IndexDir, StoredIndex
+from index.store import StoredIndex
 from qa.answer.extractive import AnswerSettings, ExtractiveAnswerer
-from qa.answer.short.finder import use_weights, warm_up
+from qa.answer.short.finder import ShortAnswerFinder
 from qa.core.answers import Answer
 from qa.core.errors import SpanMismatch
-from qa.core.types import Hit, Scores
+from qa.core.types import Hit, Scores, Span
 from qa.search.retrieval import Retriever
-
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
-SQUAD = "data/squad/dev-v1.1.json"
 
 
 @dataclass
@@ -59,14 +65,17 @@ class Tally:
     verified: int = 0
     abstained: int = 0
     latencies_ms: list[float] = field(default_factory=list)
-    by_kind: dict[str, list[float]] = field(default_factory=dict)
 
     def add(self, gold: GoldQuestion, answer: Answer, index: StoredIndex, ms: float) -> None:
         self.questions += 1
         self.latencies_ms.append(ms)
         self.abstained += answer.abstained
-        self.verified += citations_verify(answer, index)
-        if answer.citations and evidence_contains(answer.citations[0].quote, gold.answers):
+        try:
+            answer.verify(index)
+            self.verified += 1
+        except SpanMismatch:
+            pass
+        if answer.citations and evidence_contains(answer.citations[0].text, gold.answers):
             self.evidence += 1
         prediction = answer.short_answer.text if answer.short_answer is not None else ""
         em, f = exact_match(prediction, gold.answers), f1(prediction, gold.answers)
@@ -94,27 +103,10 @@ class Tally:
         }
 
 
-def citations_verify(answer: Answer, index: StoredIndex) -> bool:
-    try:
-        for citation in answer.citations:
-            citation.verify(index.document(citation.doc_id))
-        if answer.short_answer is not None:
-            answer.short_answer.verify(index.document(answer.short_answer.doc_id))
-    except SpanMismatch:
-        return False
-    return True
-
-
 def gold_hit(index: StoredIndex, doc_id: str) -> Hit:
+    """The whole gold paragraph as the one passage retrieved."""
     doc = index.document(doc_id)
-    return Hit(-1, doc.doc_id, doc.title, doc.source, None, 0, len(doc.text), doc.text, 0.0, Scores(None, None))
-
-
-def select(questions: list[GoldQuestion], articles: str, limit: int | None) -> list[GoldQuestion]:
-    titles = list(dict.fromkeys(q.doc_ids[0].rsplit("#", 1)[0] for q in questions))
-    keep = {"tune": set(titles[:6]), "check": set(titles[6:]), "all": set(titles)}[articles]
-    chosen = [q for q in questions if q.doc_ids[0].rsplit("#", 1)[0] in keep]
-    return chosen[:limit] if limit else chosen
+    return Hit(**Span.located(doc, 0, len(doc.text)), chunk_id=-1, score=0.0, scores=Scores(None, None))
 
 
 def run(answerer: ExtractiveAnswerer, questions: list[GoldQuestion], gold_paragraph: bool) -> Tally:
@@ -128,13 +120,6 @@ def run(answerer: ExtractiveAnswerer, questions: list[GoldQuestion], gold_paragr
             answer = answerer.answer(q.question)
         tally.add(q, answer, index, (time.perf_counter() - t) * 1000)
     return tally
-
-
-def load_or_build(index_dir: Path, embedder: MiniLMEmbedder, squad: Path) -> StoredIndex:
-    if not IndexDir(index_dir).exists():
-        report = build_index(iter_squad_documents(squad), index_dir, embedder)
-        print(f"built {report.documents} documents, {report.chunks} chunks in {report.seconds:.1f}s", flush=True)
-    return IndexDir(index_dir).load(embedder)
 
 
 def print_report(title: str, figures: dict[str, float]) -> None:
@@ -152,53 +137,34 @@ def print_report(title: str, figures: dict[str, float]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--shared", type=Path, default=SHARED)
+    add_shared_argument(parser)
     parser.add_argument("--limit", type=int, help="ask only the first N questions")
     parser.add_argument("--gold-paragraph", action="store_true", help="answer from the gold paragraph only")
-    parser.add_argument("--articles", choices=("tune", "check", "all"), default="all")
+    parser.add_argument("--articles", choices=ARTICLES, default="all")
     parser.add_argument("--index", type=Path, help="index folder to reuse (built there when missing)")
     parser.add_argument("--passages", type=int, default=AnswerSettings().passages)
-    parser.add_argument("--context-weight", type=float, default=AnswerSettings().context_weight)
-    parser.add_argument("--token-weight", type=float, default=AnswerSettings().token_weight)
     parser.add_argument("--no-abstain", action="store_true", help="never abstain (evidence of every question)")
     parser.add_argument(
         "--short-answer-weights", type=Path, help="span-ranker weights to measure instead of the committed ones"
     )
-    parser.add_argument(
-        "--latency-baseline",
-        action="store_true",
-        help="ask the same questions again embedding candidates alone (no stored sentence vectors); print both",
-    )
     args = parser.parse_args(argv)
-    use_weights(args.short_answer_weights)
+    if args.short_answer_weights is not None and not args.short_answer_weights.is_file():
+        parser.error(f"--short-answer-weights: no such file {args.short_answer_weights}")
 
-    squad = args.shared / SQUAD
-    embedder = MiniLMEmbedder()
-    embedder.warm_up()
-    warm_up()
-    questions = select(load_squad_questions(squad), args.articles, args.limit)
-    settings = AnswerSettings(
-        passages=args.passages,
-        context_weight=args.context_weight,
-        token_weight=args.token_weight,
-        abstain=not args.no_abstain,
-    )
-    with tempfile.TemporaryDirectory() as tmp:
-        index = load_or_build(args.index or Path(tmp), embedder, squad)
-        answerer = ExtractiveAnswerer(Retriever(index, embedder), embedder, settings)
+    squad = shared_folder(args.shared) / SQUAD1
+    finder = ShortAnswerFinder(args.short_answer_weights) if args.short_answer_weights else ShortAnswerFinder()
+    finder.model()  # refuses weights made for other features before any model is loaded
+    embedder = minilm()
+    finder.warm_up()
+    questions = select_articles(load_squad_questions(squad), args.articles, args.limit)
+    settings = AnswerSettings(passages=args.passages, abstain=not args.no_abstain)
+    with index_folder(args.index) as root:
+        index = load_or_build(root, embedder, squad_documents(squad))
+        answerer = ExtractiveAnswerer(Retriever(index, embedder), embedder, settings, finder)
         answerer.answer(questions[0].question)  # first-call costs (caches, allocations) are not latency
         mode = "gold paragraph" if args.gold_paragraph else "open, all paragraphs indexed"
         tally = run(answerer, questions, args.gold_paragraph)
         print_report(f"SQuAD v1.1 dev ({args.articles} articles), {mode}", tally.report())
-        if args.latency_baseline:
-            alone = ExtractiveAnswerer(answerer.retriever, embedder, replace(settings, sentence_vectors=False))
-            baseline = run(alone, questions, args.gold_paragraph)
-            print_report("baseline: candidates embedded alone (no stored sentence vectors)", baseline.report())
-            ours, theirs = tally.report(), baseline.report()
-            print(
-                f"latency stored/alone: p50 {ours['latency_ms_p50'] / theirs['latency_ms_p50']:.3f}"
-                f"  p95 {ours['latency_ms_p95'] / theirs['latency_ms_p95']:.3f} (same run, same questions)"
-            )
     return 0
 
 

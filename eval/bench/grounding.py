@@ -1,6 +1,6 @@
 """Calibrate the support threshold of LLM sentences (qa/llm/grounding.py) on SQuAD v1.1 dev.
 
-    python -m eval.bench.grounding --index DIR [--limit 200] [--seed 0]
+    python -m eval.bench.grounding --index DIR [--gold FILE] [--limit 200] [--seed 0]
 
 No language model is needed: claims of known status are made from the data, and each is scored
 as a generated sentence citing no passage would be (best of every sentence of the top-5 passages):
@@ -11,7 +11,8 @@ as a generated sentence citing no passage would be (best of every sentence of th
 - other: a sentence of another article; these two should not be supported;
 - swapped: a copied claim with its gold answer replaced by another question's answer: a wrong
   detail in a right sentence, which a similarity threshold cannot catch (reported, not tuned on).
-Prints each kind's score percentiles and the share accepted at each threshold.
+Prints each kind's score percentiles and the share accepted at each threshold. ``--index DIR`` is
+the MiniLM index of the gold file's paragraphs (SQuAD v1.1 dev by default), built there when missing.
 """
 
 from __future__ import annotations
@@ -23,30 +24,32 @@ from pathlib import Path
 
 import numpy as np
 
+from eval.bench.common import SQUAD1, add_shared_argument, load_or_build, minilm, shared_folder, squad_documents
 from eval.metrics import evidence_contains
 from eval.questions import load_squad_questions
-from index.embedding import MiniLMEmbedder
 from index.sentences import sentence_spans
-from index.store import IndexDir
 from qa.llm.grounding import Claim, GroundingSettings, candidates, find_support
 from qa.search.retrieval import Retriever
 
-SQUAD = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "squad" / "dev-v1.1.json"
 KINDS = ("copied", "qa", "topic", "other", "swapped")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--index", type=Path, required=True, help="MiniLM index of the SQuAD dev paragraphs")
-    parser.add_argument("--gold", type=Path, default=SQUAD)
+    parser.add_argument(
+        "--index", type=Path, required=True, help="MiniLM index of the SQuAD dev paragraphs (built there when missing)"
+    )
+    add_shared_argument(parser)
+    parser.add_argument("--gold", type=Path, help=f"SQuAD file (default {SQUAD1} of the shared folder)")
     parser.add_argument("--limit", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    gold = args.gold or shared_folder(args.shared) / SQUAD1
     rng = random.Random(args.seed)
-    embedder = MiniLMEmbedder()
-    index = IndexDir(args.index).load(embedder)
+    embedder = minilm()
+    index = load_or_build(args.index, embedder, squad_documents(gold))
     retriever = Retriever(index, embedder)
-    questions = load_squad_questions(args.gold)
+    questions = load_squad_questions(gold)
     step = max(1, len(questions) // args.limit)
     sample = questions[::step][: args.limit]
     docs = list(index.manifest.documents)
@@ -77,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         for kind, support in zip(kinds, supports, strict=True):
             scores[kind].append(support.score)
             complete[kind].append(not support.missing)
-    print(f"{len(sample)} questions of {args.gold.name}; score = cosine + {settings.overlap_weight} x overlap\n")
+    print(f"{len(sample)} questions of {gold.name}; score = cosine + {settings.overlap_weight} x overlap\n")
     print("| claims | n | p5 | p25 | p50 | p75 | p95 |\n|---|---|---|---|---|---|---|")
     for kind in KINDS:
         v = np.array(scores[kind])

@@ -8,6 +8,7 @@ Prints, in one run and through the project's own loaders, chunker and index:
   of the same chunk texts in the same process,
 - hybrid search latency p50/p95 (query encoding included),
 - peak RSS of the process after the build.
+Each set is indexed afresh in a temporary folder on every run: the build is one of the figures.
 ``--sweep`` also prints the fusion grid used to choose the default (docs/benchmarks.md).
 """
 
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import sys
 import tempfile
 import time
@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from eval.bench.common import SCIFACT, SQUAD1, add_shared_argument, minilm, peak_rss_mib, shared_folder
 from eval.metrics import dedupe, hit_at_k, ndcg_at_k, percentile, recall_at_k
 from eval.questions import GoldQuestion, load_beir_queries, load_squad_questions
 from index.build import DEFAULT_INDEX_TEXT, build_index
@@ -34,12 +35,6 @@ from index.store import IndexDir, index_text
 from qa.core.types import Document
 from qa.search.fusion import FusionSettings, fuse
 from qa.search.retrieval import Candidates, Retriever
-
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
-
-
-def _peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _doc_ranking(retriever: Retriever, cand: Candidates, score: np.ndarray, k: int) -> list[str]:
@@ -105,7 +100,7 @@ def _bench_set(
         cpu = time.process_time()
         report = build_index(iter(documents), Path(tmp), embedder, chunker)
         build_cpu = time.process_time() - cpu
-        rss = _peak_rss_mib()
+        rss = peak_rss_mib()
         stored = IndexDir(Path(tmp)).load(embedder)
         result: dict = {
             "documents": report.documents,
@@ -162,7 +157,7 @@ def _subset(documents: list[Document], questions: list[GoldQuestion], distractor
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--shared", type=Path, default=SHARED)
+    add_shared_argument(parser)
     parser.add_argument("--only", choices=("squad", "scifact"))
     parser.add_argument("--sweep", action="store_true", help="also print the fusion grid")
     parser.add_argument("--quick", action="store_true", help="quality only: no bare-encode baseline, no latency")
@@ -177,18 +172,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
+    shared = shared_folder(args.shared)
     chunker = ChunkerSettings(args.chunk_tokens, args.overlap_tokens)
     fusion = FusionSettings()
-    embedder = MiniLMEmbedder()
-    embedder.warm_up()
+    embedder = minilm()
     print(f"embedder {embedder.fingerprint}; chunker {chunker.to_json()}; fusion {fusion.to_json()}", flush=True)
-    data = args.shared / "data"
     sets: list[tuple[str, str, list[Document], list[GoldQuestion]]] = []
     if args.only in (None, "squad"):
-        squad = data / "squad" / "dev-v1.1.json"
+        squad = shared / SQUAD1
         sets.append(("squad", "SQuAD v1.1 dev split", list(iter_squad_documents(squad)), load_squad_questions(squad)))
     if args.only in (None, "scifact"):
-        scifact = data / "scifact"
+        scifact = shared / SCIFACT
         queries = load_beir_queries(scifact, "train")
         documents = list(iter_beir_documents(scifact / "corpus.jsonl"))
         name = "SciFact train"

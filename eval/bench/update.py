@@ -17,22 +17,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import tempfile
 import time
 from pathlib import Path
 
+from eval.bench.common import SCIFACT, add_shared_argument, peak_rss_mib, shared_folder
 from index.build import build_index
 from index.embedding import MINILM_NAME, embedder_by_name
 from index.loaders import iter_sources
 from index.update import update_index
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 EDIT = " This abstract was revised after publication to clarify the reported effect sizes."
-
-
-def _peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _write_corpus(lines: list[str], path: Path) -> None:
@@ -54,13 +49,13 @@ def _edit(lines: list[str], n: int) -> tuple[list[str], list[str]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--shared", type=Path, default=SHARED)
+    add_shared_argument(parser)
     parser.add_argument("--limit", type=int, default=None, help="first N documents only (a quick try)")
     parser.add_argument("--changed", type=int, default=10, help="documents to edit before the update")
     parser.add_argument("--embedder", default=MINILM_NAME, help=f"{MINILM_NAME} (default) or hashing:<dim>")
     args = parser.parse_args(argv)
 
-    with open(args.shared / "data" / "scifact" / "corpus.jsonl", encoding="utf-8") as corpus:
+    with open(shared_folder(args.shared) / SCIFACT / "corpus.jsonl", encoding="utf-8") as corpus:
         lines = [line for line in corpus if line.strip()][: args.limit]
     embedder = embedder_by_name(args.embedder)
     if hasattr(embedder, "warm_up"):
@@ -73,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         t, cpu = time.perf_counter(), time.process_time()
         build = build_index(iter_sources([corpus_path]), root, embedder)
         build_seconds, build_cpu = time.perf_counter() - t, time.process_time() - cpu
-        build_rss = _peak_rss_mib()
+        build_rss = peak_rss_mib()
         print(
             f"full build: {build_seconds:.1f} s (CPU {build_cpu:.1f} s), {build.documents} documents, "
             f"{build.chunks} chunks embedded"
@@ -110,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
                     "chunks_embedded_by_update": update.chunks_embedded,
                     "chunks_reused_by_update": update.chunks_reused,
                     "peak_rss_mib_after_build": round(build_rss),
-                    "peak_rss_mib_after_update": round(_peak_rss_mib()),
+                    "peak_rss_mib_after_update": round(peak_rss_mib()),
                 }
             )
         )

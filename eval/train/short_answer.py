@@ -7,11 +7,15 @@ Each question's example is the sentence of its gold paragraph that holds the fir
 with every candidate phrase labelled by its SQuAD F1 against the gold answers. The model is a
 linear scorer trained listwise (softmax over a sentence's candidates, towards targets
 proportional to F1², Adam, L2). "tune" trains on the first six articles and reports the other
-six as held out ("check" the reverse, for a cross-fitted estimate); the committed weights are
-trained on all twelve (``--articles all``), after settings were chosen tune -> check. Prints
+six as held out ("check" the reverse, for a cross-fitted estimate; the same split as the
+benchmarks', eval/bench/common.py); the committed weights are trained on all twelve
+(``--articles all``), after settings were chosen tune -> check. Prints
 conditional F1/EM (the sentence holds the answer) for the rules and the ranker on both halves,
 and, for the held-out half, what each confidence threshold keeps. ``--cache`` keeps the spaCy
-parses between runs (development only).
+parses between runs (development only). The weights written are measured end to end with
+``python -m eval.bench.answers --short-answer-weights FILE``. The SQuAD file is read from the
+shared data folder as the benchmarks read it (eval/bench/common.py: ``--shared DIR``, else
+``$QA_SHARED``, else ``../shared``).
 """
 
 from __future__ import annotations
@@ -25,13 +29,13 @@ from pathlib import Path
 
 import numpy as np
 
+from eval.bench.common import TUNE_ARTICLES, add_shared_argument, shared_folder
 from eval.squad import exact_match, f1
 from index.sentences import sentence_spans
-from qa.answer.short.finder import question_kind, rule_short_answer
 from qa.answer.short.nlp import doc_from_bytes, doc_to_bytes, parse
 from qa.answer.short.ranker import FEATURES, WEIGHTS, choose, featurize, read_question
+from qa.answer.short.rules import question_kind, rule_short_answer
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 SQUAD = "data/squad/dev-v1.1.json"
 THRESHOLD = 0.1  # docs/answers.md: the coverage / F1 table behind it
 MBR_TOP = 10
@@ -58,7 +62,8 @@ def examples(squad: Path) -> list[Example]:
                 if sentence is None:
                     continue
                 answers = tuple(a["text"] for a in qa["answers"])
-                out.append(Example(qa["question"], context[sentence[0] : sentence[1]], answers, n < 6))
+                tune = n < TUNE_ARTICLES
+                out.append(Example(qa["question"], context[sentence[0] : sentence[1]], answers, tune))
     return out
 
 
@@ -141,7 +146,7 @@ def thresholds(results: list) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--shared", type=Path, default=SHARED)
+    add_shared_argument(parser)
     parser.add_argument("--articles", choices=("tune", "check", "all"), default="all", help="train on these articles")
     parser.add_argument("--out", type=Path, default=WEIGHTS)
     parser.add_argument("--cache", type=Path, help="pickle of spaCy parses kept between runs")
@@ -150,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threshold", type=float, default=THRESHOLD)
     args = parser.parse_args(argv)
 
-    rows = featurized(examples(args.shared / SQUAD), args.cache)
+    rows = featurized(examples(shared_folder(args.shared) / SQUAD), args.cache)
     tune = [r for r in rows if r[2].tune]
     check = [r for r in rows if not r[2].tune]
     trained_on = {"tune": tune, "check": check, "all": rows}[args.articles]

@@ -24,7 +24,6 @@ from typing import Protocol
 
 from qa.answer.terms import STOPWORDS, WORD, stem
 from qa.core.answers import Answer
-from qa.core.errors import QAError
 
 
 def _words(text: str) -> frozenset[str]:
@@ -113,24 +112,22 @@ class _Parsed:
     has_number: bool
 
 
-def rewrite_followup(question: str, turns: Sequence[PastTurn], style: str = "append") -> str:
+def rewrite_followup(question: str, turns: Sequence[PastTurn]) -> str:
     """The query to search for ``question`` after the earlier ``turns`` (oldest first)."""
-    return explain_followup(question, turns, style).query
+    return explain_followup(question, turns).query
 
 
-def explain_followup(question: str, turns: Sequence[PastTurn], style: str = "append") -> Rewrite:
-    """Like ``rewrite_followup``, with the reason and the phrases added; QAError for an unknown style."""
-    if style not in ("append", "substitute"):
-        raise QAError(f"unknown rewrite style {style!r}; choose 'append' or 'substitute'")
+def explain_followup(question: str, turns: Sequence[PastTurn]) -> Rewrite:
+    """Like ``rewrite_followup``, with the reason and the phrases added."""
     states: list[tuple[Rewrite, _Parsed, Phrase | None]] = []
     # Each call replays the recent turns (a few parses each), which keeps a long chat fast.
     for turn in turns[-_MAX_TURNS:]:
         states.append(_step(turn.question, states, _answer_phrase(turn.answer, turn.question)))
-    return _step(question, states, None, style)[0]
+    return _step(question, states, None)[0]
 
 
 def _step(
-    question: str, history: list[tuple[Rewrite, _Parsed, Phrase | None]], answer: Phrase | None, style: str = "append"
+    question: str, history: list[tuple[Rewrite, _Parsed, Phrase | None]], answer: Phrase | None
 ) -> tuple[Rewrite, _Parsed, Phrase | None]:
     """This turn's rewrite given the earlier ones; ``answer`` is its own short answer, kept for the next."""
     parsed = _parse(question)
@@ -147,7 +144,6 @@ def _step(
     candidates: list[Phrase] = []
     reasons: list[str] = []
     center = own_center
-    antecedent: Phrase | None = None
     if parsed.anaphors:
         reasons.append("pronoun " + ", ".join(repr(a) for a in parsed.anaphors))
         wanted = _wanted_kind(parsed.anaphors)
@@ -165,8 +161,8 @@ def _step(
         fitting = [p for p in pool if _fits(p, wanted)]
         agreeing = [p for p in fitting if _agrees(p, wanted)]
         if agreeing or fitting:
-            antecedent = center = (agreeing or fitting)[0]
-            candidates.append(antecedent)
+            center = (agreeing or fitting)[0]
+            candidates.append(center)
         candidates += [p for p in near if p is not None and _fits(p, wanted)]
         # The conversation's subject: the last standalone question's names.
         candidates += [p for p in (anchor.center, *anchor_parsed.entities) if p is not None]
@@ -187,15 +183,6 @@ def _step(
             center = previous.center
 
     reason = " and ".join(reasons)
-    if style == "substitute" and antecedent is not None and not parsed.elliptical and _substitutable(antecedent):
-        substituted = _substitute(question, parsed.anaphors, ("the " if antecedent.the else "") + antecedent.text)
-        if substituted is not None:
-            # A short answer may be wrong (it is a guess from one sentence), so the conversation's
-            # subject is kept beside it; an antecedent that is a previous center needs no company.
-            hedge = [anchor.center] if antecedent is previous_answer and anchor.center is not None else []
-            added = _select(hedge, substituted, parsed.has_number)
-            query = f"{substituted} ({'; '.join(added)})" if added else substituted
-            return Rewrite(question, query, reason, (antecedent.text, *added), center), parsed, answer
     added = _select(candidates, question, parsed.has_number)
     query = f"{question} ({'; '.join(added)})" if added else question
     return Rewrite(question, query, reason, added, center), parsed, answer
@@ -209,11 +196,6 @@ def _plural_nouns(words: tuple[Phrase, ...]) -> list[Phrase]:
         for w in p.text.split()
         if _agrees(Phrase(w, False, False), "plural")
     ]
-
-
-def _substitutable(phrase: Phrase) -> bool:
-    """Whether a phrase reads well in place of a pronoun: a name, or one or two ordinary words."""
-    return phrase.entity or len(phrase.text.split()) <= 2
 
 
 def _parse(question: str) -> _Parsed:
@@ -291,23 +273,6 @@ def _parse(question: str) -> _Parsed:
     elliptical = opener.startswith(_ELLIPSIS_OPENERS) or (not own_words and not entities and not anaphors)
     has_number = any(any(c.isdigit() for c in w) for w in lower)
     return _Parsed(tuple(p for _, p in entities), tuple(words), tuple(anaphors), elliptical, has_number)
-
-
-def _substitute(question: str, anaphors: tuple[str, ...], name: str) -> str | None:
-    """``question`` with its first personal pronoun replaced by ``name`` ("its" by "name's")."""
-    for m in WORD.finditer(question):
-        word = m.group().lower()
-        if word not in anaphors or word not in _PERSON | _THING | _PLURAL:
-            continue
-        rest = question[m.end() :]
-        following = WORD.match(rest.lstrip())
-        possessive = word in ("his", "its", "their") or (
-            word == "her" and following is not None and following.group().lower() not in STOPWORDS
-        )
-        if possessive:
-            name += "'" if name.endswith("s") else "'s"
-        return question[: m.start()] + name + rest
-    return None
 
 
 def _capitalised(word: str) -> bool:

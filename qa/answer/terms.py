@@ -47,11 +47,6 @@ def stem(word: str) -> str:
     return word
 
 
-def words(text: str) -> list[tuple[int, int]]:
-    """Spans of the words of ``text`` (hyphenated and dotted words stay whole: "U.S.", "X-ray")."""
-    return [m.span() for m in WORD.finditer(text)]
-
-
 def content_terms(text: str) -> set[str]:
     """Stems of the words of ``text`` that are not stopwords."""
     return {stem(w) for w in (m.group().lower() for m in WORD.finditer(text)) if w not in STOPWORDS}

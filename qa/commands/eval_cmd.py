@@ -190,6 +190,7 @@ def _evaluate_on(
     from eval.runner import ask_all, build_gold_index
     from index.embedding import embedder_by_name
     from index.store import IndexDir
+    from qa.answer.extractive import WEIGHTS
     from qa.engine import Engine
 
     embedder = None
@@ -207,7 +208,10 @@ def _evaluate_on(
     with tqdm(total=len(gold.questions), desc="asking", unit="q", file=sys.stderr, disable=None) as bar:
         results = ask_all(gold, engine, on_question=lambda n: bar.update(n - bar.n), llm=llm is not None)
     manifest = {k: v for k, v in engine.index.manifest.to_json().items() if k != "documents"}
-    header = {"index": {"path": shown_path, **manifest}, "answer_settings": dataclasses.asdict(engine.settings)}
+    header = {
+        "index": {"path": shown_path, **manifest},
+        "answer_settings": dataclasses.asdict(engine.settings) | {"evidence_weights": dataclasses.asdict(WEIGHTS)},
+    }
     if llm is not None:
         header["llm"] = {"backend": llm.describe(), "grounding": dataclasses.asdict(engine.grounding)}
     return results, header

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from qa.llm.http import DEFAULT_API_KEY_ENV, DEFAULT_MAX_TOKENS, DEFAULT_TIMEOUT, LLMBackend
+from qa.llm.backend import DEFAULT_MAX_TOKENS, LLMBackend
+from qa.llm.http import DEFAULT_API_KEY_ENV, DEFAULT_TIMEOUT
 
 
 def add_llm_args(parser: argparse.ArgumentParser) -> None:
@@ -64,10 +65,3 @@ def llm_backend(args: argparse.Namespace) -> LLMBackend | None:
     from qa.llm.local import LlamaCppBackend
 
     return LlamaCppBackend(args.gguf, threads=args.llm_threads, max_tokens=args.llm_max_tokens)
-
-
-def llm_settings(backend: LLMBackend | None) -> dict:
-    """What a run report says about the backend."""
-    if backend is None:
-        return {}
-    return {"backend": backend.describe()}

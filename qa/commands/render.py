@@ -46,7 +46,7 @@ def format_answer(answer: Answer, width: int = 100) -> str:
     for c in answer.citations:
         page = f", page {c.page}" if c.page is not None else ""
         lines.append(f"[{c.n}] {c.title or c.doc_id}  ({c.doc_id}{page}, chars {c.start}-{c.end})")
-        quote = " ".join(c.quote.split())
+        quote = " ".join(c.text.split())
         lines.append(textwrap.fill(quote, width=width, initial_indent="    ", subsequent_indent="    "))
     if answer.abstained and answer.hits:
         lines.append("Closest passages:")

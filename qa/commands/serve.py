@@ -1,4 +1,4 @@
-"""``qa serve``: the browser chat over an index (the demo corpus, built if missing, when none is given)."""
+"""``qa serve``: the browser chat over an index (the demo corpus, kept up to date with it, when none is given)."""
 
 from __future__ import annotations
 
@@ -94,16 +94,23 @@ def _in_background(work: Callable[[], object]) -> Callable[[], None]:
 
 
 def _ensure_demo_index(root: Path):
-    """Build the demo index if it is missing; the embedder it loaded for that (None if none was needed)."""
+    """Build the demo index, or bring it up to date when the guide changed since it was built
+    (a newer checkout); the embedder loaded for that, None when nothing had to be embedded."""
+    from index.loaders import iter_sources
     from index.store import IndexDir
+    from qa.core.types import Document
 
-    if IndexDir(root).exists():
-        return None
-    from index.chunking import ChunkerSettings
+    index_dir = IndexDir(root)
+    if index_dir.exists():
+        stored = index_dir.manifest().documents
+        guide = {d.doc_id: d.content_hash for d in iter_sources([DEMO_CORPUS]) if isinstance(d, Document)}
+        if all(stored.get(doc_id) == digest for doc_id, digest in guide.items()):
+            return None
     from index.embedding import MiniLMEmbedder
-    from qa.commands.index_cmd import build_with_progress
+    from index.update import update_index
 
-    print(f"qa: building the demo index of {DEMO_CORPUS} -> {root}", file=sys.stderr, flush=True)
+    print(f"qa: indexing the demo corpus {DEMO_CORPUS} -> {root}", file=sys.stderr, flush=True)
     embedder = MiniLMEmbedder()
-    build_with_progress([DEMO_CORPUS], root, embedder, ChunkerSettings())
+    # Not pruned: documents uploaded in the browser live in the same index.
+    update_index([DEMO_CORPUS], root, embedder)
     return embedder

@@ -1,87 +1,46 @@
 """What an answer is: text, an optional short answer, and citations that are exact source spans.
 
-A citation is only ever built from a stored document's text (``Citation.verified``), and can be
-checked again against that document at any time (``verify``): a quote that does not reproduce
+A citation is only ever built from a stored document's text (``Citation.verified``), and an answer
+can be checked again against the stored documents at any time (``Answer.verify``, the one check
+that scoring, benchmarks and tests use): a quote that does not reproduce
 ``document.text[start:end]`` is a bug, so it raises ``SpanMismatch`` instead of being shown.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from qa.core.errors import SpanMismatch
-from qa.core.types import Document, Hit
+from qa.core.types import Document, DocumentSource, Hit, Span
 
 NO_ANSWER_TEXT = "The documents do not contain an answer to this question."
 
 
-def _check_span(what: str, document: Document, start: int, end: int, quote: str) -> None:
-    if document.quote(start, end) != quote:
-        raise SpanMismatch(
-            f"{what} [{start}, {end}) of {document.doc_id!r} reads {document.text[start:end]!r}, not {quote!r}"
-        )
-
-
 @dataclass(frozen=True, slots=True)
-class Citation:
-    """Source ``[n]`` of an answer: characters ``[start, end)`` of document ``doc_id``."""
+class Citation(Span):
+    """Source ``[n]`` of an answer: a span of a stored document (``text`` is the quote shown)."""
 
     n: int
-    doc_id: str
-    title: str
-    source: str
-    page: int | None
-    start: int
-    end: int
-    quote: str
 
     @classmethod
     def verified(cls, n: int, document: Document, start: int, end: int) -> Citation:
         """The citation of ``document.text[start:end]``; SpanMismatch for an empty or out-of-range span."""
-        if start >= end:
-            raise SpanMismatch(f"empty citation span [{start}, {end}) of {document.doc_id!r}")
-        quote = document.quote(start, end)
-        return cls(n, document.doc_id, document.title, document.source, document.page_at(start), start, end, quote)
-
-    def verify(self, document: Document) -> None:
-        """Raise SpanMismatch unless this citation quotes ``document`` exactly."""
-        if document.doc_id != self.doc_id:
-            raise SpanMismatch(f"citation [{self.n}] is of {self.doc_id!r}, checked against {document.doc_id!r}")
-        _check_span(f"citation [{self.n}]", document, self.start, self.end, self.quote)
+        return cls(**Span.located(document, start, end), n=n)
 
     def to_json(self) -> dict:
-        return {
-            "n": self.n,
-            "doc_id": self.doc_id,
-            "title": self.title,
-            "source": self.source,
-            "page": self.page,
-            "start": self.start,
-            "end": self.end,
-            "quote": self.quote,
-        }
+        return {"n": self.n} | self.location_json() | {"quote": self.text}
 
 
 @dataclass(frozen=True, slots=True)
-class ShortAnswer:
-    """A phrase answering the question (a name, a date, a number), as an exact span of ``doc_id``."""
-
-    text: str
-    doc_id: str
-    start: int
-    end: int
+class ShortAnswer(Span):
+    """A phrase answering the question (a name, a date, a number), as a span of a stored document."""
 
     @classmethod
     def verified(cls, document: Document, start: int, end: int) -> ShortAnswer:
-        if start >= end:
-            raise SpanMismatch(f"empty short-answer span [{start}, {end}) of {document.doc_id!r}")
-        return cls(document.quote(start, end), document.doc_id, start, end)
-
-    def verify(self, document: Document) -> None:
-        if document.doc_id != self.doc_id:
-            raise SpanMismatch(f"short answer is of {self.doc_id!r}, checked against {document.doc_id!r}")
-        _check_span("short answer", document, self.start, self.end, self.text)
+        return cls(**Span.located(document, start, end))
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +140,18 @@ class Answer:
             "mode": self.mode,
         } | self._llm_json()
 
+    def verify(self, documents: DocumentSource) -> None:
+        """Raise SpanMismatch unless every citation and the short answer quote their stored document exactly."""
+        spans: list[Span] = list(self.citations)
+        if self.short_answer is not None:
+            spans.append(self.short_answer)
+        for span in spans:
+            try:
+                document = documents.document(span.doc_id)
+            except KeyError:
+                raise SpanMismatch(f"{span.doc_id!r} is cited but is not a stored document") from None
+            span.verify(document)
+
     def _llm_json(self) -> dict:
         if self.mode == "extractive":
             return {}
@@ -190,3 +161,19 @@ class Answer:
         if self.generation is not None:
             extra["generation"] = self.generation.to_json()
         return extra
+
+
+# Receives generated text as it comes (a streaming LLM answer); extractive answers generate nothing.
+TokenSink = Callable[[str], None]
+
+
+class Answerer(Protocol):
+    """What answers a question: the extractive answerer, or the LLM answerer built on it.
+
+    ``k`` passages are read (the answerer's default when None); ``query`` is what is searched when
+    it differs from the question (a chat follow-up rewritten with the conversation).
+    """
+
+    def answer(
+        self, question: str, k: int | None = None, query: str | None = None, on_token: TokenSink | None = None
+    ) -> Answer: ...

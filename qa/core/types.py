@@ -1,4 +1,4 @@
-"""The values that flow between stages: Document -> Chunk -> Hit.
+"""The values that flow between stages: Document -> Chunk -> Hit, and Span, the location they share.
 
 They are frozen so that a stage can never change what an earlier stage produced, and
 offsets are typed fields (not metadata) because every citation we show is checked
@@ -8,7 +8,9 @@ against them: ``document.text[chunk.start:chunk.end] == chunk.text``.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from qa.core.errors import SpanMismatch
 
@@ -74,6 +76,75 @@ class Chunk:
             )
 
 
+class DocumentSource(Protocol):
+    """Where stored documents are looked up by id (a loaded index, or the documents read from disk)."""
+
+    def document(self, doc_id: str) -> Document: ...
+
+
+class DocumentTable:
+    """Documents looked up by id: a DocumentSource over documents already read."""
+
+    def __init__(self, documents: Iterable[Document]) -> None:
+        self._by_id = {d.doc_id: d for d in documents}
+
+    def document(self, doc_id: str) -> Document:
+        return self._by_id[doc_id]
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """Characters ``[start, end)`` of a stored document, ``text == document.text[start:end]``.
+
+    The one location type: a retrieved passage (Hit), a citation and a short answer are each a
+    span with a few fields more. ``page`` is the PDF page of ``start`` (None for other formats).
+    """
+
+    doc_id: str
+    title: str
+    source: str
+    page: int | None
+    start: int
+    end: int
+    text: str
+
+    @staticmethod
+    def located(document: Document, start: int, end: int) -> dict:
+        """The span fields of ``document.text[start:end]``; SpanMismatch for an empty or out-of-range span."""
+        if start >= end:
+            raise SpanMismatch(f"empty span [{start}, {end}) of {document.doc_id!r}")
+        text = document.quote(start, end)
+        return {
+            "doc_id": document.doc_id,
+            "title": document.title,
+            "source": document.source,
+            "page": document.page_at(start),
+            "start": start,
+            "end": end,
+            "text": text,
+        }
+
+    def verify(self, document: Document) -> None:
+        """Raise SpanMismatch unless this span is ``document.text[start:end]`` exactly."""
+        if document.doc_id != self.doc_id:
+            raise SpanMismatch(f"span of {self.doc_id!r} checked against {document.doc_id!r}")
+        if document.quote(self.start, self.end) != self.text:
+            raise SpanMismatch(
+                f"span [{self.start}, {self.end}) of {self.doc_id!r} reads "
+                f"{document.text[self.start : self.end]!r}, not {self.text!r}"
+            )
+
+    def location_json(self) -> dict:
+        return {
+            "doc_id": self.doc_id,
+            "title": self.title,
+            "source": self.source,
+            "page": self.page,
+            "start": self.start,
+            "end": self.end,
+        }
+
+
 @dataclass(frozen=True, slots=True)
 class Scores:
     """Per-retriever scores of a hit; None when that retriever did not score it."""
@@ -83,29 +154,16 @@ class Scores:
 
 
 @dataclass(frozen=True, slots=True)
-class Hit:
-    """A retrieved chunk, with everything needed to cite it."""
+class Hit(Span):
+    """A retrieved chunk (``chunk_id``), with everything needed to cite it."""
 
     chunk_id: int
-    doc_id: str
-    title: str
-    source: str
-    page: int | None
-    start: int
-    end: int
-    text: str
     score: float
     scores: Scores
 
     def to_json(self) -> dict:
         """The JSON shape of a hit: a contract shared by the CLI, eval and the UI."""
-        return {
-            "doc_id": self.doc_id,
-            "title": self.title,
-            "source": self.source,
-            "page": self.page,
-            "start": self.start,
-            "end": self.end,
+        return self.location_json() | {
             "text": self.text,
             "score": round(float(self.score), 6),
             "scores": {

@@ -13,8 +13,9 @@ from __future__ import annotations
 import dataclasses
 
 from qa.answer.extractive import ExtractiveAnswerer
-from qa.core.answers import Answer
+from qa.core.answers import Answer, TokenSink
 from qa.core.errors import LLMError
+from qa.llm.backend import LLMBackend
 from qa.llm.grounding import (
     GroundingSettings,
     answer_text,
@@ -23,7 +24,6 @@ from qa.llm.grounding import (
     grounded_sentences,
     split_claims,
 )
-from qa.llm.http import LLMBackend, TokenSink
 
 NOTHING_SUPPORTED = "no sentence of the language model's answer is supported by the passages"
 
@@ -35,19 +35,6 @@ class LLMAnswerer:
         self.extractive = extractive
         self.backend = backend
         self.grounding = grounding
-
-    # ChatSession(evidence="query") and eval read these of any answerer.
-    @property
-    def retriever(self):
-        return self.extractive.retriever
-
-    @property
-    def settings(self):
-        return self.extractive.settings
-
-    @property
-    def embedder(self):
-        return self.extractive.embedder
 
     def answer(
         self, question: str, k: int | None = None, query: str | None = None, on_token: TokenSink | None = None

@@ -24,15 +24,14 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 from index.embedding import Embedder
 from index.sentences import sentence_spans
 from qa.answer.terms import content_terms
 from qa.core.answers import AnswerSentence, Citation
 from qa.core.errors import QAError
-from qa.core.types import Document, Hit
-from qa.llm.http import ChatMessage
+from qa.core.types import DocumentSource, Hit
+from qa.llm.backend import ChatMessage
 
 SYSTEM_PROMPT = (
     "You answer questions using only the numbered passages you are given. "
@@ -228,10 +227,6 @@ def find_support(
         supported = best[0] >= settings.support_threshold and not missing
         out.append(Support(claim, candidate, best[0], supported, missing))
     return out
-
-
-class DocumentSource(Protocol):
-    def document(self, doc_id: str) -> Document: ...
 
 
 def grounded_sentences(

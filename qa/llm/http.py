@@ -1,10 +1,7 @@
-"""Language-model backends: what an answerer needs from one, and the OpenAI-compatible HTTP client.
+"""The OpenAI-compatible HTTP backend (qa/llm/backend.py says what a backend is).
 
-A backend turns chat messages into text, streaming each piece to ``on_token`` as it arrives.
-Every expected failure (server down, timeout, HTTP error, malformed reply) is raised as
-``LLMError`` naming the URL, model and timeout, so the answerer can fall back to the extractive
-answer and say why. The in-process llama.cpp backend lives in ``qa/llm/local.py`` (the only
-module importing ``llama_cpp``); this one uses the standard library only.
+Every expected failure is raised as ``LLMError`` naming the URL, model and timeout. It uses the
+standard library only.
 
 The HTTP client speaks ``POST {base}/chat/completions`` with ``"stream": true`` and reads the
 server-sent events (``data: {json}`` lines, ``data: [DONE]``), as llama.cpp's server, Ollama and
@@ -20,45 +17,14 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Protocol
+from collections.abc import Iterator
 
-from qa.core.answers import Generation
+from qa.core.answers import Generation, TokenSink
 from qa.core.errors import LLMError
-
-TokenSink = Callable[[str], None]
+from qa.llm.backend import DEFAULT_MAX_TOKENS, ChatMessage, Completion
 
 DEFAULT_API_KEY_ENV = "QA_LLM_API_KEY"
 DEFAULT_TIMEOUT = 120.0
-DEFAULT_MAX_TOKENS = 200
-
-
-@dataclass(frozen=True, slots=True)
-class ChatMessage:
-    role: str  # "system" | "user" | "assistant"
-    content: str
-
-    def to_json(self) -> dict:
-        return {"role": self.role, "content": self.content}
-
-
-@dataclass(frozen=True, slots=True)
-class Completion:
-    """The whole text a backend generated, and what it cost."""
-
-    text: str
-    generation: Generation
-
-
-class LLMBackend(Protocol):
-    """Anything that answers chat messages; ``describe()`` names it in messages and reports."""
-
-    def describe(self) -> str: ...
-
-    def generate(self, messages: list[ChatMessage], on_token: TokenSink | None = None) -> Completion:
-        """The reply to ``messages``; each piece of text goes to ``on_token`` as it is made. LLMError on failure."""
-        ...
 
 
 def api_url(base_url: str) -> str:

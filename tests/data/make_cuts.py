@@ -407,7 +407,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("shared", nargs="?", type=Path, default=DEFAULT_SHARED, help=f"default {DEFAULT_SHARED}")
     parser.add_argument("--out", type=Path, default=HERE, help=f"folder to write (default {HERE})")
-    parser.add_argument("--chat-gold", type=Path, help="conversational gold JSONL (default eval/goldsets/chat.jsonl)")
+    parser.add_argument(
+        "--chat-gold",
+        type=Path,
+        help="conversational gold JSONL (default eval/goldsets/chat.jsonl, else eval/gold/chat.jsonl)",
+    )
     args = parser.parse_args(argv)
 
     shared = args.shared.resolve()

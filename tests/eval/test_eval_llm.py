@@ -40,7 +40,8 @@ def reply(messages) -> str:
 def test_eval_llm_reports_unsupported_share_and_speed(setup, tmp_path: Path, capsys) -> None:
     root, gold = setup
     out = tmp_path / "run"
-    with StubOpenAIServer(StubBehaviour(reply=reply)) as server:
+    # Pieces a little apart: a stream that arrives whole takes no measurable generation time.
+    with StubOpenAIServer(StubBehaviour(reply=reply, piece_delay=0.002)) as server:
         assert main(["eval", str(gold), "--index", str(root), "--out", str(out), "--llm-url", server.url]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     m = metrics["metrics"]

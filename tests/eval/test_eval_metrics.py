@@ -2,26 +2,31 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
 
-from eval.metrics import abstention_scores, evidence_contains, span_is_exact
+from eval.metrics import abstention_scores, evidence_contains
 from eval.questions import GoldQuestion
 from eval.scoring import QuestionResult, prediction, recall_curve, score_question, summarise
 from qa.core.answers import NO_ANSWER_TEXT, Answer, Citation, ShortAnswer
+from qa.core.types import Document, DocumentTable
 
 TEXT = "Paris is the capital of France. It has 2.1 million people."
-DOCS = {"d1": TEXT, "d2": "Berlin is in Germany."}
+D1, D2 = Document("d1", "t", "s", TEXT), Document("d2", "t", "s", "Berlin is in Germany.")
+DOCS = DocumentTable([D1, D2])
 
 
 def _answer(quote_span=(0, 31), short_span=(0, 5), abstained=False, quote=None, score=0.7) -> Answer:
     if abstained:
         return Answer("q", "q", NO_ANSWER_TEXT, None, True, (), (), score)
     start, end = quote_span
-    citation = Citation(1, "d1", "t", "s", None, start, end, TEXT[start:end] if quote is None else quote)
-    short = None if short_span is None else ShortAnswer(TEXT[short_span[0] : short_span[1]], "d1", *short_span)
-    return Answer("q", "q", f"{citation.quote} [1]", short, False, (citation,), (), score)
+    citation = Citation.verified(1, D1, start, end)
+    if quote is not None:
+        citation = dataclasses.replace(citation, text=quote)  # a quote that is not the source
+    short = None if short_span is None else ShortAnswer.verified(D1, *short_span)
+    return Answer("q", "q", f"{citation.text} [1]", short, False, (citation,), (), score)
 
 
 def test_evidence_contains_uses_official_normalisation_and_whole_tokens() -> None:
@@ -31,13 +36,6 @@ def test_evidence_contains_uses_official_normalisation_and_whole_tokens() -> Non
     assert not evidence_contains("anything at all", ["the"])  # normalises to nothing: never matches
     assert not evidence_contains("", ["Paris"])
     assert evidence_contains("U.S.A. troops", ["USA"])
-
-
-def test_span_is_exact() -> None:
-    assert span_is_exact("Paris", TEXT, 0, 5)
-    assert not span_is_exact("Paris ", TEXT, 0, 5)
-    assert not span_is_exact("", TEXT, 3, 3)  # empty spans are not citations
-    assert not span_is_exact("people.", TEXT, len(TEXT) - 7, len(TEXT) + 1)  # out of range
 
 
 def test_abstention_hand_computed() -> None:
@@ -85,7 +83,7 @@ def test_score_question_catches_a_quote_that_is_not_the_source() -> None:
     r = score_question(gold, wrong, ["d1"], DOCS, 1.0)
     assert r.passed["citations"] is False and r.scores["citations"] == 0.0
     # A citation of a document the index does not hold is not exact either.
-    r = score_question(gold, _answer(), ["d1"], {"d2": DOCS["d2"]}, 1.0)
+    r = score_question(gold, _answer(), ["d1"], DocumentTable([D2]), 1.0)
     assert r.passed["citations"] is False
 
 

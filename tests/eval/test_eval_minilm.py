@@ -12,8 +12,8 @@ from qa.engine import Engine
 
 
 @pytest.mark.slow
-def test_minilm_run_is_deterministic_with_exact_citations(shared: Path, minilm, tmp_path: Path) -> None:
-    gold = load_gold(shared / "data" / "squad" / "dev-v2.0.json").select_articles(["1973_oil_crisis"], 12)
+def test_minilm_run_is_deterministic_with_exact_citations(data: Path, minilm, tmp_path: Path) -> None:
+    gold = load_gold(data / "squad" / "dev-v2.0.json").select_articles(["1973_oil_crisis"], 12)
     build_gold_index(gold, tmp_path, minilm)
     first = ask_all(gold, Engine(tmp_path, minilm))
     second = ask_all(gold, Engine(tmp_path, minilm))

@@ -1,4 +1,4 @@
-"""Gold readers on the shared SQuAD and SciFact data, and their errors on bad files."""
+"""Gold readers on the committed SQuAD and SciFact cuts (tests/data), and their errors on bad files."""
 
 from __future__ import annotations
 
@@ -11,24 +11,22 @@ import pytest
 from eval.questions import GoldQuestion, load_beir_queries, load_squad_questions
 from qa.core.errors import QAError
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-
-needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"shared data not found at {DATA}")
+DATA = Path(__file__).resolve().parents[1] / "data"
 
 
-# --- shared data ----------------------------------------------------------------------------
+# --- the committed cuts (counts from tests/data/README.md) -----------------------------------
 
 
-@needs_data
 def test_squad_v11() -> None:
     questions = load_squad_questions(DATA / "squad" / "dev-v1.1.json")
-    assert len(questions) == 2179
+    assert len(questions) == 1198
     assert all(q.answerable and q.answers for q in questions)
     assert all(len(q.doc_ids) == 1 and q.relevance == () for q in questions)
-    assert len({q.qid for q in questions}) == 2179
-    # README: 447 paragraphs in 12 articles.
+    assert len({q.qid for q in questions}) == 1198
+    # README: 233 paragraphs in 12 articles.
     doc_ids = {q.doc_ids[0] for q in questions}
-    assert len(doc_ids) == 447
+    assert len(doc_ids) == 233
+    assert len({d.rsplit("#", 1)[0] for d in doc_ids}) == 12
     assert "Normans#0" in doc_ids
     assert "Warsaw#0" in doc_ids
     first = questions[0]
@@ -37,31 +35,32 @@ def test_squad_v11() -> None:
     assert first.answers == ("Nobel Prize", "Nobel Prize", "Nobel Prize")  # repeats kept
 
 
-@needs_data
 def test_squad_v20() -> None:
     questions = load_squad_questions(DATA / "squad" / "dev-v2.0.json")
-    assert len(questions) == 4136
+    assert len(questions) == 463
     unanswerable = [q for q in questions if not q.answerable]
-    assert len(unanswerable) == 1996
+    assert len(unanswerable) == 261
     assert all(q.answers == () for q in unanswerable)
     assert all(q.answers for q in questions if q.answerable)
     # Unanswerable questions still belong to a paragraph (useful for retrieval-side checks).
     assert all(q.doc_ids and "#" in q.doc_ids[0] for q in unanswerable)
-    assert len({q.doc_ids[0] for q in questions}) == 440
+    # README: the whole articles Normans (39 paragraphs) and 1973_oil_crisis (24).
+    doc_ids = {q.doc_ids[0] for q in questions}
+    assert len(doc_ids) == 63
+    assert {d.rsplit("#", 1)[0] for d in doc_ids} == {"Normans", "1973_oil_crisis"}
 
 
-@needs_data
 def test_scifact_train() -> None:
     queries = load_beir_queries(DATA / "scifact")
-    assert len(queries) == 809
-    assert len({q.qid for q in queries}) == 809
-    # README: 919 relevance judgements, all with score 1.
-    assert sum(len(q.relevance) for q in queries) == 919
+    assert len(queries) == 150
+    assert len({q.qid for q in queries}) == 150
+    # README: 167 relevance judgements, all with score 1.
+    assert sum(len(q.relevance) for q in queries) == 167
     assert all(q.doc_ids and q.answerable and q.answers == () for q in queries)
     assert all(tuple(d for d, s in q.relevance if s > 0) == q.doc_ids for q in queries)
     by_id = {q.qid: q for q in queries}
-    assert by_id["0"].question == "0-dimensional biomaterials lack inductive properties."
-    assert by_id["0"].relevance == (("31715818", 1),)
+    assert by_id["2"].question == "1 in 5 million in UK have abnormal PrP positivity."
+    assert by_id["2"].relevance == (("13734012", 1),)
 
 
 def test_gold_question_is_frozen() -> None:

@@ -1,4 +1,5 @@
-"""The SQuAD scorer: hand cases, then the official figures on published leaderboard predictions."""
+"""The SQuAD scorer: hand cases, then the official figures on published leaderboard predictions
+(cut to the committed SQuAD cuts in tests/data)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,7 @@ import pytest
 
 from eval.squad import exact_match, f1, normalize_answer, score_predictions
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-SQUAD = DATA / "squad"
-
-needs_data = pytest.mark.skipif(not SQUAD.is_dir(), reason=f"shared data not found at {SQUAD}")
+SQUAD = Path(__file__).resolve().parents[1] / "data" / "squad"
 
 
 # --- hand cases -----------------------------------------------------------------------------
@@ -127,32 +125,34 @@ def _load(name: str) -> dict:
 
 
 def _close(actual: float, expected: float) -> bool:
-    # The README gives three decimals; the scorer must agree to two.
+    # tests/data/README.md gives three decimals; the scorer must agree to two.
     return abs(actual - expected) < 0.005
 
 
-@needs_data
+# The figures of the official evaluate-v1.1.py / evaluate-v2.0.py on the cuts: tests/data/README.md
+# ("Official SQuAD figures of the cut prediction files"), printed by tests/data/make_cuts.py.
 @pytest.mark.parametrize(
-    ("gold", "predictions", "exact", "f1_score"),
+    ("gold", "predictions", "total", "exact", "f1_score"),
     [
-        ("dev-v1.1.json", "v1.1-bert-ensemble.json", 86.508, 92.505),
-        ("dev-v1.1.json", "v1.1-match-lstm.json", 69.940, 78.365),
-        ("dev-v2.0.json", "v2.0-bert-single.json", 76.281, 79.109),
+        ("dev-v1.1.json", "v1.1-bert-ensemble.json", 1198, 85.893, 92.325),
+        ("dev-v1.1.json", "v1.1-match-lstm.json", 1198, 69.449, 78.121),
+        ("dev-v2.0.json", "v2.0-bert-single.json", 463, 72.570, 75.068),
     ],
 )
-def test_official_figures(gold: str, predictions: str, exact: float, f1_score: float) -> None:
+def test_official_figures(gold: str, predictions: str, total: int, exact: float, f1_score: float) -> None:
     result = score_predictions(_load(gold), _load(f"predictions/{predictions}"))
+    assert result["total"] == total
     assert _close(result["exact"], exact), result
     assert _close(result["f1"], f1_score), result
 
 
-@needs_data
 def test_official_v2_breakdown() -> None:
     result = score_predictions(_load("dev-v2.0.json"), _load("predictions/v2.0-bert-single.json"))
-    assert result["total"] == 4136
-    assert result["HasAns_total"] == 2140
-    assert result["NoAns_total"] == 1996
-    assert _close(result["HasAns_exact"], 76.682), result
-    assert _close(result["NoAns_exact"], 75.852), result
+    assert result["total"] == 463
+    assert result["HasAns_total"] == 202
+    assert result["NoAns_total"] == 261
+    assert _close(result["HasAns_exact"], 69.802), result
+    assert _close(result["HasAns_f1"], 75.527), result
+    assert _close(result["NoAns_exact"], 74.713), result
     # For a no-answer question EM and F1 coincide (both are "did it abstain?").
     assert result["NoAns_f1"] == result["NoAns_exact"]

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from index.embedding import HashingEmbedder
-from index.lock import LOCK_NAME
+from index.layout import LOCK_FILE
 from index.store import KILL_ENV, IndexDir
 from index.update import update_index
 from qa.core.errors import IndexLocked
@@ -155,7 +155,7 @@ def test_a_second_writer_is_refused_naming_the_holder(tmp_path: Path, indexed: t
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            record = (root / LOCK_NAME).read_text()
+            record = (root / LOCK_FILE).read_text()
             if f'"pid": {holder.pid}' in record:
                 break
             time.sleep(0.1)
@@ -178,4 +178,4 @@ def test_a_second_writer_is_refused_naming_the_holder(tmp_path: Path, indexed: t
     # A dead holder blocks nobody: its flock went with it; its stale record is replaced.
     assert_intact(root, before, 4)
     assert update_index([docs], root, EMBEDDER).added == 12
-    assert json.loads((root / LOCK_NAME).read_text())["pid"] == os.getpid()
+    assert json.loads((root / LOCK_FILE).read_text())["pid"] == os.getpid()

@@ -12,9 +12,10 @@ from test_lifecycle_update import CountingEmbedder
 from index.build import build_index
 from index.chunking import ChunkerSettings
 from index.embedding import HashingEmbedder
+from index.layout import SENTENCE_VECTORS_FILE, SENTENCES_FILE
 from index.loaders import iter_sources
 from index.sentences import sentence_spans
-from index.store import SENTENCE_VECTORS_FILE, SENTENCES_FILE, IndexDir, StoredIndex
+from index.store import IndexDir, StoredIndex
 from index.update import update_index
 from qa.answer.extractive import ExtractiveAnswerer
 from qa.core.types import Document
@@ -67,9 +68,8 @@ def test_the_answerer_scores_stored_vectors_and_embeds_only_the_question_and_the
     embedder.texts.clear()
     answer = ExtractiveAnswerer(Retriever(index, embedder), embedder).answer("Where was she born?")
     assert "Warsaw" in answer.text
-    assert embedder.texts == ["Where was she born?", answer.citations[0].quote]
-    for citation in answer.citations:
-        citation.verify(index.document(citation.doc_id))
+    assert embedder.texts == ["Where was she born?", answer.citations[0].text]
+    answer.verify(index)
 
 
 def test_an_index_without_sentence_vectors_still_answers_the_same_way(tmp_path: Path, fake_embedder) -> None:
@@ -83,8 +83,8 @@ def test_an_index_without_sentence_vectors_still_answers_the_same_way(tmp_path: 
         # The fake embedder's stored vectors are its plain ones: only the weights differ, not the choice here.
         a = ExtractiveAnswerer(Retriever(with_vectors, fake_embedder), fake_embedder).answer(question)
         b = ExtractiveAnswerer(Retriever(without, fake_embedder), fake_embedder).answer(question)
-        assert a.citations[0].quote == b.citations[0].quote
-        assert b.citations[0].quote == without.document(b.citations[0].doc_id).quote(
+        assert a.citations[0].text == b.citations[0].text
+        assert b.citations[0].text == without.document(b.citations[0].doc_id).quote(
             b.citations[0].start, b.citations[0].end
         )
 

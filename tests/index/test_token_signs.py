@@ -15,12 +15,13 @@ from test_sentence_vectors import CHUNKER, DOCS, built
 
 from index.build import build_index
 from index.embedding import HashingEmbedder
+from index.layout import SENTENCE_TOKEN_COUNTS_FILE, SENTENCE_TOKENS_FILE
 from index.loaders import iter_sources
 from index.sentences import sentence_spans
-from index.store import SENTENCE_TOKEN_COUNTS_FILE, SENTENCE_TOKENS_FILE, IndexDir
+from index.store import IndexDir
 from index.token_signs import pack_signs, token_match
 from index.update import update_index
-from qa.answer.extractive import AnswerSettings, ExtractiveAnswerer
+from qa.answer.extractive import WEIGHTS, ExtractiveAnswerer
 from qa.core.errors import IndexMismatch
 from qa.search.retrieval import Retriever
 
@@ -121,16 +122,18 @@ def test_token_signs_that_do_not_add_up_are_refused(tmp_path: Path, fake_embedde
         IndexDir(tmp_path / "idx").load(fake_embedder)
 
 
-def test_the_evidence_score_adds_token_weight_times_the_token_match(tmp_path: Path, fake_embedder) -> None:
+def test_the_evidence_score_adds_the_token_weight_times_the_token_match(tmp_path: Path, fake_embedder) -> None:
     index = built(tmp_path / "idx", fake_embedder)
     question = "When did Marie Curie win the Nobel Prize?"
     vectors = fake_embedder.embed_query(question)
     with_tokens = ExtractiveAnswerer(Retriever(index, fake_embedder), fake_embedder)
+    # The same index without its token signs, as one built before they were stored.
     without = ExtractiveAnswerer(
-        with_tokens.retriever, fake_embedder, dataclasses.replace(AnswerSettings(), token_weight=0.0)
+        Retriever(dataclasses.replace(index, sentence_tokens=None), fake_embedder), fake_embedder
     )
     hits = with_tokens.retriever.search(question, k=5, mode="hybrid", vector=vectors.vector)
-    a = {(e.doc_id, e.start, e.end): e.score for e in with_tokens.evidence(question, hits, vectors)}
+    scored = with_tokens.evidence(question, hits, vectors)
+    a = {(e.doc_id, e.start, e.end): e.score for e in scored}
     b = {(e.doc_id, e.start, e.end): e.score for e in without.evidence(question, hits, vectors)}
     assert a.keys() == b.keys()
     spans = sorted(a)
@@ -145,10 +148,13 @@ def test_the_evidence_score_adds_token_weight_times_the_token_match(tmp_path: Pa
         ]
         rows.append(found[0])
     bits, counts = index.sentence_tokens.of(rows)
-    added = 4.0 * token_match(vectors.tokens, bits, counts)
-    assert AnswerSettings().token_weight == 4.0
-    assert np.allclose([a[s] - b[s] for s in spans], added)
-    assert np.any(added != 0)
+    matches = token_match(vectors.tokens, bits, counts)
+    assert WEIGHTS.tokens == 4.0
+    assert np.allclose([a[s] - b[s] for s in spans], 4.0 * matches)
+    # Each evidence record carries its token match.
+    recorded = {(e.doc_id, e.start, e.end): e.token_match for e in scored}
+    assert np.allclose([recorded[s] for s in spans], matches)
+    assert np.any(matches != 0)
 
 
 @pytest.mark.slow

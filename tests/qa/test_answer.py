@@ -53,11 +53,9 @@ def answerer(tmp_path: Path, fake_embedder: HashingEmbedder) -> ExtractiveAnswer
 
 
 def assert_exact(answer: Answer, index: StoredIndex) -> None:
-    for citation in answer.citations:
-        citation.verify(index.document(citation.doc_id))
+    answer.verify(index)
     if answer.short_answer is not None:
         short = answer.short_answer
-        short.verify(index.document(short.doc_id))
         first = answer.citations[0]
         assert short.doc_id == first.doc_id and first.start <= short.start < short.end <= first.end
 
@@ -67,8 +65,8 @@ def test_answer_quotes_and_cites_the_evidence_sentence(answerer: ExtractiveAnswe
     assert not answer.abstained
     first = answer.citations[0]
     assert (first.n, first.doc_id) == (1, "airships.txt")
-    assert first.quote == "The Hindenburg airship burned at Lakehurst in 1937."
-    assert answer.text.startswith(f"{first.quote} [1]")
+    assert first.text == "The Hindenburg airship burned at Lakehurst in 1937."
+    assert answer.text.startswith(f"{first.text} [1]")
     assert answer.short_answer is not None and answer.short_answer.text == "1937"
     assert_exact(answer, answerer.retriever.index)
 
@@ -89,22 +87,24 @@ def test_every_citation_and_short_answer_is_an_exact_span(answerer: ExtractiveAn
     assert_exact(answer, answerer.retriever.index)
 
 
-def test_a_tampered_citation_fails_verification(answerer: ExtractiveAnswerer) -> None:
+def test_a_tampered_answer_fails_verification(answerer: ExtractiveAnswerer) -> None:
     index = answerer.retriever.index
-    citation = answerer.answer("Who designed the Golden Gate Bridge?").citations[0]
+    answer = answerer.answer("Who designed the Golden Gate Bridge?")
+    citation = answer.citations[0]
     document = index.document(citation.doc_id)
     for tampered in (
-        dataclasses.replace(citation, quote=citation.quote.replace("Strauss", "Eiffel")),
+        dataclasses.replace(citation, text=citation.text.replace("Strauss", "Eiffel")),
         dataclasses.replace(citation, start=citation.start + 1),
         dataclasses.replace(citation, end=len(document.text) + 5),
+        dataclasses.replace(citation, doc_id="nowhere.txt"),
     ):
         with pytest.raises(SpanMismatch):
-            tampered.verify(document)
+            dataclasses.replace(answer, citations=(tampered,)).verify(index)
     with pytest.raises(SpanMismatch):
         citation.verify(index.document("volcano.txt"))
     short = ShortAnswer.verified(document, 0, 3)
     with pytest.raises(SpanMismatch):
-        dataclasses.replace(short, text="XYZ").verify(document)
+        dataclasses.replace(answer, short_answer=dataclasses.replace(short, text="XYZ")).verify(index)
 
 
 def test_verified_constructors_refuse_bad_spans() -> None:
@@ -127,7 +127,7 @@ def test_off_topic_question_abstains_and_keeps_the_hits(tmp_path: Path, fake_emb
     assert data["abstained"] is True and data["citations"] == [] and len(data["hits"]) == len(answer.hits)
     on_topic = strict.answer("Who designed the Golden Gate Bridge?")
     assert not on_topic.abstained and on_topic.evidence_score >= 0.5
-    assert on_topic.citations[0].quote == "The Golden Gate Bridge was designed by Joseph Strauss."
+    assert on_topic.citations[0].text == "The Golden Gate Bridge was designed by Joseph Strauss."
 
 
 def test_the_abstention_threshold_is_respected(answerer: ExtractiveAnswerer) -> None:
@@ -163,14 +163,15 @@ def test_a_follow_up_is_also_supported_by_its_rewritten_query(answerer: Extracti
         answerer.retriever, answerer.embedder, AnswerSettings(abstain_below=(alone + rewritten) / 2)
     )
     assert between.answer_from_hits(question, hits).abstained
-    follow_up = between.answer_from_hits(question, hits, query=query)
+    follow_up = between.answer(question, query=query)
+    assert [h.chunk_id for h in follow_up.hits] == [h.chunk_id for h in hits]
     assert not follow_up.abstained and follow_up.evidence_score == pytest.approx(rewritten)
-    assert "Joseph Strauss" in follow_up.citations[0].quote
+    assert "Joseph Strauss" in follow_up.citations[0].text
 
 
 def test_support_is_the_best_cosine_plus_half_overlap_whatever_the_ranking() -> None:
     def candidate(cosine: float, overlap: float, score: float) -> Evidence:
-        return Evidence("d", 0, 1, "x", 0, cosine, overlap, score)
+        return Evidence("d", 0, 1, "x", 0, cosine, overlap, 0.0, score)
 
     # The evidence ranking (score) puts a weaker match first; support ignores it.
     ranked = [candidate(0.30, 0.2, 9.0), candidate(0.50, 0.6, 1.0), candidate(0.70, 0.0, 0.5)]
@@ -215,13 +216,13 @@ def test_rule_short_answer_phrases(question: str, sentence: str, expected: str |
 
 
 @pytest.mark.slow
-def test_real_model_cites_the_seed_article(tmp_path: Path, shared: Path, minilm) -> None:
-    build_index(iter_sources([shared / "seeds" / "000_e0905da38116da84.txt"]), tmp_path / "idx", minilm)
+def test_real_model_cites_the_seed_article(tmp_path: Path, data: Path, minilm) -> None:
+    build_index(iter_sources([data / "seeds" / "000_e0905da38116da84.txt"]), tmp_path / "idx", minilm)
     index = IndexDir(tmp_path / "idx").load(minilm)
     answer = ExtractiveAnswerer(Retriever(index, minilm), minilm).answer(
         "Who is the head of the UN Counter-Terrorism Office?"
     )
-    assert not answer.abstained and "Vladimir Voronkov" in answer.citations[0].quote
+    assert not answer.abstained and "Vladimir Voronkov" in answer.citations[0].text
     assert_exact(answer, index)
 
 
@@ -229,8 +230,8 @@ OUT_OF_CORPUS = "What is the boiling point of mercury?"
 
 
 @pytest.mark.slow
-def test_real_model_abstains_on_what_the_seed_article_does_not_say(tmp_path: Path, shared: Path, minilm) -> None:
-    build_index(iter_sources([shared / "seeds" / "000_e0905da38116da84.txt"]), tmp_path / "idx", minilm)
+def test_real_model_abstains_on_what_the_seed_article_does_not_say(tmp_path: Path, data: Path, minilm) -> None:
+    build_index(iter_sources([data / "seeds" / "000_e0905da38116da84.txt"]), tmp_path / "idx", minilm)
     index = IndexDir(tmp_path / "idx").load(minilm)
     answerer = ExtractiveAnswerer(Retriever(index, minilm), minilm)  # the default, calibrated threshold
     outside = answerer.answer(OUT_OF_CORPUS)
@@ -243,9 +244,12 @@ def test_real_model_abstains_on_what_the_seed_article_does_not_say(tmp_path: Pat
 
 
 @pytest.mark.slow
-def test_every_citation_verifies_on_squad_articles(tmp_path: Path, shared: Path, minilm) -> None:
-    squad = shared / "data" / "squad" / "dev-v1.1.json"
-    articles = ("Sky_(United_Kingdom)", "1973_oil_crisis")
+def test_every_citation_verifies_on_squad_articles(tmp_path: Path, data: Path, minilm) -> None:
+    squad = data / "squad" / "dev-v1.1.json"
+    # The v1.1 cut keeps only a prefix of each article (tests/data/README.md), so two more articles keep
+    # this above 200 questions: 259 questions over 56 paragraphs (Sky 34, 1973_oil_crisis 28, Normans 80,
+    # European_Union_law 117); on the full file Sky and 1973_oil_crisis alone gave 214 over 46.
+    articles = ("Sky_(United_Kingdom)", "1973_oil_crisis", "Normans", "European_Union_law")
     documents = [d for d in iter_squad_documents(squad) if d.doc_id.rsplit("#", 1)[0] in articles]
     build_index(iter(documents), tmp_path / "idx", minilm)
     index = IndexDir(tmp_path / "idx").load(minilm)
@@ -256,12 +260,3 @@ def test_every_citation_verifies_on_squad_articles(tmp_path: Path, shared: Path,
         answer = answerer.answer(q.question)
         assert answer.citations, q.question
         assert_exact(answer, index)
-
-
-def test_a_close_runner_up_is_cited_second(answerer: ExtractiveAnswerer) -> None:
-    generous = ExtractiveAnswerer(answerer.retriever, answerer.embedder, AnswerSettings(second_margin=10.0))
-    answer = generous.answer("Who designed the Golden Gate Bridge?")
-    assert [c.n for c in answer.citations] == [1, 2]
-    assert answer.citations[0].quote != answer.citations[1].quote
-    assert answer.text.endswith(f"{answer.citations[1].quote} [2]")
-    assert_exact(answer, answerer.retriever.index)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from small_corpus import answerer_over
 
-from eval.bench.chat import GOLD, SEED, load_chat_gold
+from eval.chat_gold import GOLD, SEED, load_chat_gold
 from eval.questions import squad_doc_id
 from index.build import build_index
 from index.chunking import ChunkerSettings
@@ -105,32 +105,26 @@ def test_explain_says_why_without_asking(answerer: ExtractiveAnswerer) -> None:
     assert len(session.turns) == 1
 
 
-def test_evidence_is_weighed_against_the_question_by_default(answerer: ExtractiveAnswerer) -> None:
-    by_question, by_query = ChatSession(answerer), ChatSession(answerer, evidence="query")
-    for session in (by_question, by_query):
-        session.ask("Where was Frédéric Chopin born?")
-    answers = [s.ask("When did he die?") for s in (by_question, by_query)]
-    assert answers[0].rewritten_query == answers[1].rewritten_query != "When did he die?"
-    # The same passages either way: only how their sentences are weighed differs.
-    assert [h.doc_id for h in answers[0].hits] == [h.doc_id for h in answers[1].hits]
-    question_only = answerer.answer_from_hits("When did he die?", list(answers[0].hits), "When did he die?")
-    assert answers[0].citations == question_only.citations
-    # answer() with a rewritten query does what the session does by default.
-    assert answers[0].citations == answerer.answer("When did he die?", query=answers[0].rewritten_query).citations
-    rewritten = answers[1].rewritten_query
-    assert answers[1].citations == answerer.answer_from_hits(rewritten, list(answers[1].hits), rewritten).citations
-    assert answers[0].citations != answers[1].citations
+def test_evidence_is_weighed_against_the_question_as_asked(answerer: ExtractiveAnswerer) -> None:
+    session = ChatSession(answerer)
+    session.ask("Where was Frédéric Chopin born?")
+    answer = session.ask("When did he die?")
+    assert answer.rewritten_query != "When did he die?"
+    # The rewritten query finds the passages; the sentences are weighed against the question.
+    assert answer.citations == answerer.answer_from_hits("When did he die?", list(answer.hits)).citations
+    # answer() with a rewritten query does what the session does.
+    assert answer.citations == answerer.answer("When did he die?", query=answer.rewritten_query).citations
 
 
 class RecordingAnswerer:
-    """Any answerer with ``answer(question, query=...)``: the session needs nothing more."""
+    """Any Answerer: the session needs nothing more than ``answer``."""
 
     def __init__(self, inner: ExtractiveAnswerer) -> None:
         self.inner, self.queries = inner, []
 
-    def answer(self, question: str, query: str | None = None):
+    def answer(self, question: str, k: int | None = None, query: str | None = None, on_token=None):
         self.queries.append(query)
-        return self.inner.answer(question, query=query)
+        return self.inner.answer(question, k=k, query=query, on_token=on_token)
 
 
 def test_a_plain_answerer_is_asked_with_the_rewritten_query(answerer: ExtractiveAnswerer) -> None:
@@ -140,11 +134,6 @@ def test_a_plain_answerer_is_asked_with_the_rewritten_query(answerer: Extractive
     answer = session.ask("When did he die?")
     assert recording.queries == ["Where was Frédéric Chopin born?", answer.rewritten_query]
     assert "Frédéric Chopin" in recording.queries[1]
-
-
-def test_an_unknown_evidence_setting_is_named(answerer: ExtractiveAnswerer) -> None:
-    with pytest.raises(QAError, match="'sentence'"):
-        ChatSession(answerer, evidence="sentence")
 
 
 @pytest.mark.parametrize("question", ["", "   "])
@@ -158,17 +147,18 @@ def test_an_empty_question_is_refused_and_not_stored(answerer: ExtractiveAnswere
 # --- the chat gold set ----------------------------------------------------------------------
 
 
-def _shared_texts(shared: Path) -> dict[str, str]:
-    texts = {d.doc_id: d.text for d in iter_squad_documents(shared / "data/squad/dev-v1.1.json")}
-    seed = [d for d in iter_sources([shared / SEED]) if isinstance(d, Document)]
+def _gold_texts(data: Path) -> dict[str, str]:
+    # The v1.1 cut keeps every paragraph the chat gold cites (tests/data/README.md), under the same ids.
+    texts = {d.doc_id: d.text for d in iter_squad_documents(data / "squad/dev-v1.1.json")}
+    seed = [d for d in iter_sources([data / SEED]) if isinstance(d, Document)]
     assert [d.doc_id for d in seed] == [Path(SEED).name]
     texts[seed[0].doc_id] = seed[0].text
     return texts
 
 
-def test_chat_gold_is_well_formed_and_every_answer_is_in_its_document(shared: Path) -> None:
+def test_chat_gold_is_well_formed_and_every_answer_is_in_its_document(data: Path) -> None:
     conversations = load_chat_gold(GOLD)
-    texts = _shared_texts(shared)
+    texts = _gold_texts(data)
     turns = [t for c in conversations for t in c]
     assert 25 <= len(conversations) <= 40
     assert 60 <= sum(t.turn > 1 for t in turns) <= 100
@@ -184,11 +174,16 @@ def test_chat_gold_is_well_formed_and_every_answer_is_in_its_document(shared: Pa
             assert any(answer in texts[d] for d in t.doc_ids), f"{t.qid}: {answer!r} is in none of {t.doc_ids}"
 
 
-def test_chat_gold_questions_are_not_squad_questions(shared: Path) -> None:
+def test_chat_gold_questions_are_not_squad_questions(data: Path) -> None:
     from eval.questions import load_squad_questions
 
-    squad = {q.question.strip().lower() for q in load_squad_questions(shared / "data/squad/dev-v1.1.json")}
-    assert not [t.qid for c in load_chat_gold(GOLD) for t in c if t.question.strip().lower() in squad]
+    questions = load_squad_questions(data / "squad/dev-v1.1.json")
+    gold = [t for c in load_chat_gold(GOLD) for t in c]
+    # The cut holds the SQuAD questions of every paragraph the chat gold cites (and of those before them).
+    asked_about = {q.doc_ids[0] for q in questions}
+    assert {d for t in gold for d in t.doc_ids if "#" in d} <= asked_about
+    squad = {q.question.strip().lower() for q in questions}
+    assert not [t.qid for t in gold if t.question.strip().lower() in squad]
 
 
 def test_a_bad_chat_gold_line_is_named(tmp_path: Path) -> None:
@@ -211,11 +206,11 @@ ARTICLES = ("Victoria_(Australia)", "Huguenot", "Oxygen", "Sky_(United_Kingdom)"
 
 
 @pytest.mark.slow
-def test_rewriting_finds_the_gold_paragraph_of_more_follow_ups(shared: Path, minilm, tmp_path: Path) -> None:
-    squad = shared / "data/squad/dev-v1.1.json"
+def test_rewriting_finds_the_gold_paragraph_of_more_follow_ups(data: Path, minilm, tmp_path: Path) -> None:
+    squad = data / "squad/dev-v1.1.json"
     docs = [d for d in iter_squad_documents(squad) if d.doc_id.rsplit("#", 1)[0] in ARTICLES]
     assert squad_doc_id("Huguenot", 0) in {d.doc_id for d in docs}
-    build_index(itertools.chain(docs, iter_sources([shared / SEED])), tmp_path / "idx", minilm)
+    build_index(itertools.chain(docs, iter_sources([data / SEED])), tmp_path / "idx", minilm)
     index = IndexDir(tmp_path / "idx").load(minilm)
     answerer = ExtractiveAnswerer(Retriever(index, minilm), minilm)
     conversations = [c for c in load_chat_gold(GOLD) if c[0].conversation_id in REPLAYED]
@@ -232,10 +227,10 @@ def test_rewriting_finds_the_gold_paragraph_of_more_follow_ups(shared: Path, min
                     hits += answer.hits[0].doc_id in gold.doc_ids
                     if rewrite:
                         assert answer.rewritten_query != gold.question, gold.qid
-                        for citation in answer.citations:
-                            citation.verify(index.document(citation.doc_id))
+                        answer.verify(index)
         found[rewrite] = hits
     follow_ups = sum(len(c) - 1 for c in conversations)
-    # Measured (top passage is the gold one): 12 of 16 as asked, 16 of 16 rewritten.
+    # Measured on the v1.1 cut, 62 paragraphs of these articles (top passage is the gold one): 13 of 16 as
+    # asked, 16 of 16 rewritten (on the full SQuAD file, 134 paragraphs: 12 and 16).
     assert found[True] >= found[False] + 3, found
     assert found[True] >= 0.85 * follow_ups, found

@@ -98,8 +98,8 @@ def _offline_cmd() -> list[str]:
 
 
 @pytest.mark.slow
-def test_real_model_build_and_search_work_with_no_network(tmp_path: Path, shared: Path) -> None:
-    seed = shared / "seeds" / "000_e0905da38116da84.txt"
+def test_real_model_build_and_search_work_with_no_network(tmp_path: Path, data: Path) -> None:
+    seed = data / "seeds" / "000_e0905da38116da84.txt"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "TRANSFORMERS_"))}
     env["PYTHONPATH"] = os.pathsep.join([str(NETGUARD), env.get("PYTHONPATH", "")])
     env["HOME"] = str(tmp_path)  # no model cache to fall back on

@@ -87,13 +87,13 @@ def test_chat_rewrites_a_follow_up_and_shows_the_query(
 
 @pytest.mark.slow
 def test_ask_json_abstains_on_an_out_of_corpus_question(
-    tmp_path: Path, shared: Path, minilm, capsys: pytest.CaptureFixture
+    tmp_path: Path, data: Path, minilm, capsys: pytest.CaptureFixture
 ) -> None:
     from index.build import build_index
     from index.loaders import iter_sources
     from qa.core.answers import NO_ANSWER_TEXT
 
-    build_index(iter_sources([shared / "seeds" / "000_e0905da38116da84.txt"]), tmp_path / "idx", minilm)
+    build_index(iter_sources([data / "seeds" / "000_e0905da38116da84.txt"]), tmp_path / "idx", minilm)
     question = "What is the boiling point of mercury?"
     assert main(["ask", question, "--index", str(tmp_path / "idx"), "--json"]) == 0
     answer = json.loads(capsys.readouterr().out)

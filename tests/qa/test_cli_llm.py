@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import test_cli_ask
-from llm_fakes import free_port, passage_with, require_llm_extra, StubBehaviour, StubOpenAIServer
+from llm_fakes import StubBehaviour, StubOpenAIServer, free_port, passage_with, require_llm_extra
 
 from index.store import IndexDir
 from qa.cli import main

@@ -54,9 +54,7 @@ def assert_grounded(answer: Answer, index: StoredIndex) -> None:
     """Every citation quotes its stored document; sentence citations are the answer's own numbers."""
     numbers = {c.n for c in answer.citations}
     assert [c.n for c in answer.citations] == list(range(1, len(answer.citations) + 1))
-    for citation in answer.citations:
-        citation.verify(index.document(citation.doc_id))
-        assert index.document(citation.doc_id).text[citation.start : citation.end] == citation.quote
+    answer.verify(index)
     for sentence in answer.sentences:
         assert set(sentence.citations) <= numbers
         assert sentence.supported == bool(sentence.citations)
@@ -82,7 +80,7 @@ def test_markers_are_read_checked_and_removed(text: str, expected: list) -> None
 
 def test_prompt_numbers_the_passages_and_asks_for_markers(index: StoredIndex) -> None:
     answerer = llm_answerer(index, FakeLLM(lambda m: "x"))
-    hits = answerer.retriever.search(QUESTION, k=3)
+    hits = answerer.extractive.retriever.search(QUESTION, k=3)
     messages = build_messages(QUESTION, hits)
     assert [m.role for m in messages] == ["system", "user"]
     assert "only the numbered passages" in messages[0].content and "instructions" in messages[0].content
@@ -102,7 +100,7 @@ def test_supported_sentences_cite_verified_spans_and_unsupported_are_marked(inde
     assert "".join(tokens) == reply(answerer.backend.prompts[0])
     first, second = answer.sentences
     assert first.supported and first.citations == (1,)
-    assert answer.citations[0].quote == "The Hindenburg airship burned at Lakehurst in 1937."
+    assert answer.citations[0].text == "The Hindenburg airship burned at Lakehurst in 1937."
     assert not second.supported and second.citations == () and second.text == "Bananas sing opera on Jupiter."
     assert answer.text == f"{first.text} [1] {second.text} {UNSUPPORTED_MARK}"
     assert_grounded(answer, index)
@@ -156,7 +154,7 @@ def test_no_supported_sentence_falls_back_to_the_extractive_answer(index: Stored
 def test_a_failing_backend_falls_back_with_the_reason(index: StoredIndex) -> None:
     answer = llm_answerer(index, FakeLLM(lambda m: "", fail="server at http://x timed out")).answer(QUESTION)
     assert answer.mode == "llm-fallback" and "timed out" in answer.fallback_reason
-    assert answer.citations and answer.citations[0].quote == "The Hindenburg airship burned at Lakehurst in 1937."
+    assert answer.citations and answer.citations[0].text == "The Hindenburg airship burned at Lakehurst in 1937."
     assert answer.sentences == ()
 
 
@@ -184,7 +182,7 @@ def test_prompt_injection_cannot_cite_what_the_document_does_not_say(index: Stor
     rome = next(s for s in answer.sentences if "Rome" in s.text)
     assert not rome.supported
     for citation in answer.citations:
-        assert citation.quote in index.document(citation.doc_id).text
+        assert citation.text in index.document(citation.doc_id).text
 
 
 def test_chat_session_works_with_the_llm_answerer(index: StoredIndex) -> None:

@@ -14,7 +14,8 @@ from qa.answer.extractive import ExtractiveAnswerer
 from qa.core.errors import LLMError
 from qa.core.types import Document
 from qa.llm.answerer import LLMAnswerer
-from qa.llm.http import ChatMessage, OpenAIBackend, api_url
+from qa.llm.backend import ChatMessage
+from qa.llm.http import OpenAIBackend, api_url
 
 MESSAGES = [ChatMessage("system", "Be brief."), ChatMessage("user", "Say hello.")]
 
@@ -109,7 +110,7 @@ def test_answer_through_the_http_client_is_grounded(extractive: ExtractiveAnswer
             QUESTION, on_token=tokens.append
         )
     assert answer.mode == "llm" and answer.sentences[0].supported and len(tokens) == 8
-    assert answer.citations[0].quote == "The Hindenburg airship burned at Lakehurst in 1937."
+    assert answer.citations[0].text == "The Hindenburg airship burned at Lakehurst in 1937."
 
 
 @pytest.mark.parametrize("mode", ["down", "stall", "garbage", "http500"])

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from llm_fakes import require_llm_extra
 
-from qa.llm import local as llm_local
 from qa.core.errors import LLMUnavailable
+from qa.llm import local as llm_local
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -91,7 +91,7 @@ def test_prompt_injection_with_the_real_model(local, index: StoredIndex, minilm)
     assert_llm_answer_shape(answer, index)
     assert all(9 not in s.passages for s in answer.sentences) and "[9]" not in answer.text
     for citation in answer.citations:
-        assert citation.quote in index.document(citation.doc_id).text
+        assert citation.text in index.document(citation.doc_id).text
 
 
 @pytest.fixture(scope="module")

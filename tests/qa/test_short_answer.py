@@ -6,10 +6,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from qa.answer.short.finder import ShortSpan, find_short_answer, find_short_span
+from qa.answer.short.finder import ShortAnswerFinder, ShortSpan
 from qa.answer.short.ranker import FEATURES, Model, load_model
 from qa.core.answers import ShortAnswer
+from qa.core.errors import QAError
 from qa.core.types import Document
+
+FINDER = ShortAnswerFinder()
 
 
 @pytest.mark.parametrize(
@@ -25,10 +28,9 @@ from qa.core.types import Document
     ],
 )
 def test_short_answers_are_exact_phrases(question: str, sentence: str, expected: str) -> None:
-    span = find_short_span(question, sentence)
+    span = FINDER.span(question, sentence)
     assert span is not None and sentence[span.start : span.end] == expected
     assert 0 < span.confidence <= 1
-    assert find_short_answer(question, sentence) == (span.start, span.end)
 
 
 @pytest.mark.parametrize(
@@ -41,21 +43,28 @@ def test_short_answers_are_exact_phrases(question: str, sentence: str, expected:
     ],
 )
 def test_no_short_answer_when_nothing_fits(question: str, sentence: str) -> None:
-    assert find_short_span(question, sentence, threshold=0.0) is None
-    assert find_short_answer(question, sentence) is None
+    assert FINDER.span(question, sentence, threshold=0.0) is None
+    assert FINDER.span(question, sentence) is None
 
 
 def test_below_the_threshold_there_is_no_short_answer() -> None:
     question, sentence = "What did they build?", "They built a small wooden house near the old mill by the river."
-    span = find_short_span(question, sentence, threshold=0.0)
+    span = FINDER.span(question, sentence, threshold=0.0)
     assert span is not None
-    assert find_short_span(question, sentence, threshold=span.confidence + 1e-6) is None
+    assert FINDER.span(question, sentence, threshold=span.confidence + 1e-6) is None
 
 
 def test_the_committed_weights_match_the_features() -> None:
     model = load_model()
     assert isinstance(model, Model) and model.weights.shape == (len(FEATURES),)
     assert 0 <= model.threshold < 1 and model.mbr_top >= 1
+    assert (FINDER.model().weights == model.weights).all()  # the finder reads the committed weights
+
+
+def test_weights_are_passed_explicitly_and_a_missing_file_is_named(tmp_path) -> None:
+    missing = tmp_path / "weights.json"
+    with pytest.raises(QAError, match=str(missing)):
+        ShortAnswerFinder(missing).span("Who designed the bridge?", "The bridge was designed by Joseph Strauss.")
 
 
 _WORDS = st.sampled_from(
@@ -108,7 +117,7 @@ _WORDS = st.sampled_from(
     sentence=st.one_of(st.lists(_WORDS, min_size=0, max_size=25).map(" ".join), st.text(max_size=80)),
 )
 def test_any_span_lies_inside_the_sentence_and_reproduces_it(question: str, sentence: str) -> None:
-    span = find_short_span(question + "?", sentence, threshold=0.0)
+    span = FINDER.span(question + "?", sentence, threshold=0.0)
     if span is None:
         return
     assert isinstance(span, ShortSpan) and 0 <= span.start < span.end <= len(sentence)

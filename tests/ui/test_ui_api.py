@@ -25,6 +25,7 @@ from index.build import build_index
 from index.chunking import ChunkerSettings
 from index.embedding import HashingEmbedder
 from index.store import IndexDir
+from index.update import update_index
 from qa.core.types import Document
 
 REPO = Path(__file__).resolve().parents[2]
@@ -179,10 +180,10 @@ def test_pdf_docx_and_html_uploads_are_answered_with_pages(hashing_server, tmp_p
 
 
 @pytest.mark.slow
-def test_seed_article_answers_have_exact_citations(shared: Path, tmp_path: Path, minilm) -> None:
+def test_seed_article_answers_have_exact_citations(data: Path, tmp_path: Path, minilm) -> None:
     corpus = tmp_path / "corpus"
     corpus.mkdir()
-    for seed in sorted((shared / "seeds").glob("*.txt")):
+    for seed in sorted((data / "seeds").glob("*.txt")):
         shutil.copy(seed, corpus / seed.name)
     shutil.copytree(REPO / "docs" / "guide", corpus / "guide")  # other documents to choose among
     build_index(_sources(corpus), tmp_path / "idx", minilm, ChunkerSettings())
@@ -237,7 +238,7 @@ def _sources(folder: Path):
 
 
 @pytest.mark.slow
-def test_serve_without_index_builds_and_opens_the_demo_corpus(tmp_path: Path) -> None:
+def test_serve_without_index_builds_and_opens_the_demo_corpus(tmp_path: Path, minilm) -> None:
     env = {"XDG_DATA_HOME": str(tmp_path / "data")}
     cold = start_server([], tmp_path / "cold", env=env)  # no demo index yet: it is built first
     try:
@@ -260,9 +261,21 @@ def test_serve_without_index_builds_and_opens_the_demo_corpus(tmp_path: Path) ->
         warm_answer = time.perf_counter() - began
     finally:
         warm.stop()
-    for server in (cold, warm):
+    # A demo index made from an older guide (an earlier checkout) is brought up to date on start.
+    old_guide = tmp_path / "old-guide"
+    shutil.copytree(REPO / "docs" / "guide", old_guide)
+    (old_guide / "indexing.md").write_text("# Indexing documents\n\nAn older guide said less.\n")
+    demo_root = tmp_path / "data" / "qa" / "demo-index"
+    update_index([old_guide], demo_root, minilm)
+    stale = start_server([], tmp_path / "stale", env=env)
+    stale.stop()
+    refreshed = IndexDir(demo_root).load().document("indexing.md")
+    current = next(d for d in _sources(REPO / "docs" / "guide") if getattr(d, "doc_id", None) == "indexing.md")
+    assert refreshed.content_hash == current.content_hash and "older guide" not in refreshed.text
+    for server in (cold, warm, stale):
         assert BLOCKED not in server.stderr()
-    assert "building the demo index" in cold.stderr() and "building the demo index" not in warm.stderr()
+    assert "indexing the demo corpus" in cold.stderr() and "indexing the demo corpus" not in warm.stderr()
+    assert "indexing the demo corpus" in stale.stderr()
     record_timing("demo_serve_with_demo_build_to_first_http_response_s", cold.seconds_to_ready)
     record_timing("demo_serve_start_to_first_http_response_s", warm.seconds_to_ready)
     record_timing("demo_serve_start_to_ready_to_answer_s", warm.seconds_to_model)

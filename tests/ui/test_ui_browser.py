@@ -46,11 +46,11 @@ The vault combination is written on the blue card in the drawer. <script>window.
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, shared: Path, minilm):
+def server(tmp_path_factory: pytest.TempPathFactory, data: Path, minilm):
     base = tmp_path_factory.mktemp("browser")
     corpus = base / "corpus"
     shutil.copytree(REPO / "docs" / "guide", corpus / "guide")
-    for seed in sorted((shared / "seeds").glob("*.txt")):
+    for seed in sorted((data / "seeds").glob("*.txt")):
         shutil.copy(seed, corpus / seed.name)
     build_index(iter_sources([corpus]), base / "idx", minilm, ChunkerSettings())
     running = start_server(["--index", str(base / "idx")], base / "logs")

@@ -47,7 +47,7 @@ def test_a_fallback_says_why_above_the_extractive_answer(engine: Engine) -> None
     answer = engine.llm_answerer().answer("Where is the launch code kept?")
     parsed = assert_inert(render.answer_message_html(answer))
     assert parsed.by_class["qa-fallback"] == [f"LLM answer not used: {answer.fallback_reason}."]
-    assert parsed.by_class["qa-quote"] == [c.quote for c in answer.citations]
+    assert parsed.by_class["qa-quote"] == [c.text for c in answer.citations]
 
 
 def test_generating_bubble_is_inert() -> None:

@@ -96,7 +96,7 @@ def test_answer_quoting_a_hostile_document_is_inert_and_exact(engine: Engine) ->
     assert answer.citations[0].doc_id == "evil.md"
     parsed = assert_inert(render.answer_message_html(answer))
     quotes = parsed.by_class["qa-quote"]
-    assert quotes == [c.quote for c in answer.citations]
+    assert quotes == [c.text for c in answer.citations]
     assert parsed.by_class["qa-query-text"] == [answer.rewritten_query]
 
 
@@ -104,7 +104,7 @@ def test_source_panel_marks_the_cited_span_inside_its_passage(engine: Engine) ->
     answer = engine.ask("Where is the launch code kept?")
     citation = answer.citations[0]
     parsed = assert_inert(render.source_html(answer, f"c{citation.n}"))
-    assert parsed.by_class["qa-cited"] == [citation.quote]
+    assert parsed.by_class["qa-cited"] == [citation.text]
     hit = next(h for h in answer.hits if h.doc_id == citation.doc_id and h.start <= citation.start < h.end)
     assert parsed.by_class["qa-passage"] == [hit.text]
     head = parsed.by_class["qa-source-head"][0]
@@ -117,7 +117,7 @@ def test_short_answer_is_emphasised_inside_the_cited_span(engine: Engine) -> Non
     assert answer.short_answer is not None, "this question has a short answer (a year) to emphasise"
     parsed = assert_inert(render.source_html(answer, "c1"))
     assert parsed.by_class["qa-short"] == [answer.short_answer.text]
-    assert parsed.by_class["qa-cited"] == [answer.citations[0].quote]
+    assert parsed.by_class["qa-cited"] == [answer.citations[0].text]
     message = Parsed(render.answer_message_html(answer))
     assert message.by_class["qa-short-line"] == [f"Short answer: {answer.short_answer.text}"]
 

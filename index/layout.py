@@ -1,0 +1,169 @@
+"""The on-disk contract of an index directory: file names, record formats and the manifest.
+
+Layout of an index directory::
+
+    CURRENT                      name of the published generation (replaced by rename)
+    index.lock                   the writers' lock and who holds it (index/lock.py)
+    generations/<name>/
+        manifest.json            format version, embedder, chunker, documents, counts, times
+        documents.jsonl          one stored Document a line (citations are checked against it)
+        chunks.npy               chunk id, document row, start, end, tokens
+        dense.faiss              vectors under the chunk ids
+        bm25/                    BM25 rows aligned with chunks.npy
+        sentences.bin            chunk id, start, end of each sentence of each chunk, chunk by chunk
+        sentence_vectors.f16     a float16 vector per sentence, read in its chunk's context
+        sentence_token_counts.i4 how many token rows each sentence has
+        sentence_tokens.bits     the sign bits of each sentence's token states, sentence by sentence
+
+The sentence files let an answer score evidence sentences without running the model
+(``Embedder.embed_spans``); a generation without them is still read, and its answers embed
+their candidate sentences at question time instead (without the token files, answers skip the
+token match, index/token_signs.py).
+
+Chunk ids are 64-bit integers handed out from a counter kept in the manifest, never
+reused, so that a later update can add and delete documents by id without renumbering.
+
+Generations are named ``gen-<sequence>-<time>``; the sequence orders them, so after a crash the next
+writer can tell a published generation from one that was written but never made current. A name
+ending in ``.tmp`` (a generation, or ``CURRENT.<random>.tmp``) is unfinished: nothing points at it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from qa.core.errors import IndexMismatch
+from qa.core.types import Document, PageSpan
+
+if TYPE_CHECKING:
+    from index.chunking import ChunkerSettings
+    from index.embedding import Embedder
+
+FORMAT_VERSION = 1
+CHUNK_DTYPE = np.dtype([("id", "<i8"), ("doc", "<i4"), ("start", "<i4"), ("end", "<i4"), ("tokens", "<i4")])
+# Offsets are the document's, like the chunks'; a chunk's sentences are contiguous rows.
+SENTENCE_DTYPE = np.dtype([("chunk", "<i8"), ("start", "<i4"), ("end", "<i4")])
+REBUILD_HINT = "rebuild it with `qa index update PATH... --rebuild` (or `qa index build PATH...`)"
+
+# In the index directory.
+CURRENT_FILE = "CURRENT"
+LOCK_FILE = "index.lock"
+GENERATIONS_DIR = "generations"
+GENERATION_NAME = re.compile(r"gen-(\d{6})-")  # <sequence>, then the time it was begun
+TMP_SUFFIX = ".tmp"
+# In a generation.
+MANIFEST_FILE = "manifest.json"
+DOCUMENTS_FILE = "documents.jsonl"
+CHUNKS_FILE = "chunks.npy"
+DENSE_FILE = "dense.faiss"
+BM25_DIR = "bm25"
+SENTENCES_FILE = "sentences.bin"
+SENTENCE_VECTORS_FILE = "sentence_vectors.f16"
+SENTENCE_TOKEN_COUNTS_FILE = "sentence_token_counts.i4"
+SENTENCE_TOKENS_FILE = "sentence_tokens.bits"
+
+
+def new_generation_name(sequence: int) -> str:
+    """The folder name of a generation about to be written (unfinished: it ends in ``.tmp``)."""
+    return f"gen-{sequence:06d}-{time.strftime('%Y%m%dT%H%M%S')}{TMP_SUFFIX}"
+
+
+def generation_sequence(name: str) -> int:
+    """Sequence number of a generation folder; 0 for names from before sequences existed."""
+    match = GENERATION_NAME.match(name)
+    return int(match.group(1)) if match else 0
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    format_version: int
+    embedder: dict
+    chunker: dict
+    index_text: str
+    documents: dict[str, str]  # doc_id -> content hash
+    counts: dict[str, int]
+    created_at: str
+    next_chunk_id: int
+    skipped: tuple[dict, ...] = ()
+
+    def to_json(self) -> dict:
+        return {
+            "format_version": self.format_version,
+            "embedder": self.embedder,
+            "chunker": self.chunker,
+            "index_text": self.index_text,
+            "counts": self.counts,
+            "created_at": self.created_at,
+            "next_chunk_id": self.next_chunk_id,
+            "skipped": list(self.skipped),
+            "documents": self.documents,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> Manifest:
+        return cls(
+            format_version=data["format_version"],
+            embedder=data["embedder"],
+            chunker=data["chunker"],
+            index_text=data["index_text"],
+            documents=data["documents"],
+            counts=data["counts"],
+            created_at=data["created_at"],
+            next_chunk_id=data["next_chunk_id"],
+            skipped=tuple(data.get("skipped", ())),
+        )
+
+    def check(self, embedder: Embedder | None = None, chunker: ChunkerSettings | None = None) -> None:
+        """Raise IndexMismatch, naming both values, when the index was made differently."""
+        _check_format(self.format_version)
+        if embedder is not None:
+            for key, ours in (("name", embedder.name), ("fingerprint", embedder.fingerprint)):
+                if self.embedder.get(key) != ours:
+                    raise IndexMismatch(
+                        f"index embedder {key} {self.embedder.get(key)!r} differs from {ours!r}; {REBUILD_HINT}"
+                    )
+        if chunker is not None and self.chunker != chunker.to_json():
+            raise IndexMismatch(
+                f"index chunker settings {self.chunker} differ from {chunker.to_json()}; {REBUILD_HINT}"
+            )
+
+
+def _check_format(version: object) -> None:
+    if version != FORMAT_VERSION:
+        raise IndexMismatch(f"index format {version} is not the supported format {FORMAT_VERSION}; {REBUILD_HINT}")
+
+
+def read_manifest(generation: Path) -> Manifest:
+    """The manifest of a generation; the format version is checked before any other field is read."""
+    data = json.loads((generation / MANIFEST_FILE).read_text(encoding="utf-8"))
+    _check_format(data.get("format_version") if isinstance(data, dict) else None)
+    return Manifest.from_json(data)
+
+
+def document_to_json(doc: Document) -> dict:
+    return {
+        "doc_id": doc.doc_id,
+        "title": doc.title,
+        "source": doc.source,
+        "content_hash": doc.content_hash,
+        "pages": [[p.page, p.start, p.end] for p in doc.pages],
+        "text": doc.text,
+    }
+
+
+def document_from_json(data: dict) -> Document:
+    pages = tuple(PageSpan(page, start, end) for page, start, end in data.get("pages", ()))
+    return Document(data["doc_id"], data["title"], data["source"], data["text"], pages, data["content_hash"])
+
+
+def read_documents(generation: Path) -> tuple[Document, ...]:
+    """The documents of a generation as stored on disk, in row order (``chunks.npy``'s ``doc``)."""
+    with open(generation / DOCUMENTS_FILE, encoding="utf-8") as lines:
+        return tuple(document_from_json(json.loads(line)) for line in lines)
