@@ -1,4 +1,4 @@
-"""BM25 over chunk texts. The only module that imports bm25s and PyStemmer.
+"""BM25 over chunk texts. The only module that imports bm25s and PyStemmer (``stem`` lends its stemmer to the answerer).
 
 English stopwords and the Snowball stemmer, as in the BEIR baselines. Rows are aligned
 with a caller-given array of chunk ids; bm25s has no incremental add, so an update
@@ -19,6 +19,11 @@ from qa.core.errors import IndexMismatch
 
 logging.getLogger("bm25s").setLevel(logging.WARNING)
 _STEMMER = Stemmer.Stemmer("english")
+
+
+def stem(word: str) -> str:
+    """The Snowball stem of a lower-cased word: BM25's term normaliser, shared with the answerer."""
+    return _STEMMER.stemWord(word)
 
 
 def _tokenize(texts: list[str]):

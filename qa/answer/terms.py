@@ -1,13 +1,15 @@
-"""Words of questions and sentences, as offsets and as normalised terms for overlap counting.
+"""Words of questions and sentences, and the terms they are compared by.
 
-A light suffix stripper is enough here: overlap is counted between a question and a few dozen
-candidate sentences, where "invented"/"invention" matching matters more than linguistic
-accuracy, and it keeps PyStemmer inside the BM25 module.
+A term is a word's Snowball stem, from the same PyStemmer instance BM25 uses (index/sparse.py),
+so the answerer and retrieval normalise words one way: "invented" and "invention" are one term
+for both.
 """
 
 from __future__ import annotations
 
 import re
+
+from index.sparse import stem as snowball
 
 WORD = re.compile(r"\w+(?:[-'’.]\w+)*")
 
@@ -26,25 +28,13 @@ _STOPWORDS = """
 """
 STOPWORDS = frozenset(_STOPWORDS.split())
 
-_SUFFIXES = ("ations", "ation", "ments", "ment", "ings", "ing", "ies", "ied", "ers", "er", "ed", "es", "ly", "s")
-
 
 def stem(word: str) -> str:
-    """A crude, idempotent-enough stem of a lower-cased word; short words are kept whole."""
+    """The term of a word: lower case, without a possessive "'s" or apostrophes, Snowball-stemmed."""
     word = word.lower().replace("’", "'")
     if word.endswith("'s"):
         word = word[:-2]
-    word = word.replace("'", "")
-    for suffix in _SUFFIXES:
-        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
-            word = word[: -len(suffix)]
-            if suffix in ("ies", "ied"):
-                word += "y"
-            break
-    # Doubled final consonants ("stopped" -> "stopp") meet their undoubled forms.
-    if len(word) > 4 and word[-1] == word[-2] and word[-1] not in "aeiouls":
-        word = word[:-1]
-    return word
+    return snowball(word.replace("'", ""))
 
 
 def content_terms(text: str) -> set[str]:
