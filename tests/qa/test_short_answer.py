@@ -6,7 +6,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from qa.answer.short.finder import ShortAnswerFinder, ShortSpan
+from qa.answer.short.finder import ShortAnswerFinder, ShortSpan, _without_stray_quotes
 from qa.answer.short.ranker import FEATURES, Model, load_model
 from qa.core.answers import ShortAnswer
 from qa.core.errors import QAError
@@ -59,6 +59,20 @@ def test_the_committed_weights_match_the_features() -> None:
     assert isinstance(model, Model) and model.weights.shape == (len(FEATURES),)
     assert 0 <= model.threshold < 1 and model.mbr_top >= 1
     assert (FINDER.model().weights == model.weights).all()  # the finder reads the committed weights
+
+
+@pytest.mark.parametrize(
+    ("sentence", "start", "end", "expected"),
+    [
+        ("run `qa index update` now", 14, 21, "update"),  # "update`": the backtick's partner is outside
+        ("run `qa index update` now", 4, 21, "`qa index update`"),  # a pair stays
+        ("he said “yes” twice", 8, 13, "yes"),
+        ("it's fine", 0, 4, "it's"),
+    ],
+)
+def test_stray_quote_marks_are_trimmed(sentence: str, start: int, end: int, expected: str) -> None:
+    trimmed = _without_stray_quotes(ShortSpan(start, end, 0.5), sentence)
+    assert sentence[trimmed.start : trimmed.end] == expected and trimmed.confidence == 0.5
 
 
 def test_weights_are_passed_explicitly_and_a_missing_file_is_named(tmp_path) -> None:

@@ -50,4 +50,18 @@ class ShortAnswerFinder:
         choice = choose(featurize(asked, sdoc, rule_short_answer(question, sentence)), sentence, m.weights, m.mbr_top)
         if choice is None or choice.confidence < (m.threshold if threshold is None else threshold):
             return None
-        return choice
+        return _without_stray_quotes(choice, sentence)
+
+
+# spaCy leaves a closing backtick or quote on a token ("`qa index update`" -> "update`").
+_QUOTES = "`\"'“”‘’"
+
+
+def _without_stray_quotes(span: ShortSpan, sentence: str) -> ShortSpan:
+    """``span`` without quote marks at its edges that have no partner inside it."""
+    start, end = span.start, span.end
+    while end - start > 1 and sentence[end - 1] in _QUOTES and sentence[start:end].count(sentence[end - 1]) % 2:
+        end -= 1
+    while end - start > 1 and sentence[start] in _QUOTES and sentence[start:end].count(sentence[start]) % 2:
+        start += 1
+    return span if (start, end) == (span.start, span.end) else ShortSpan(start, end, span.confidence)
