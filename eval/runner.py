@@ -16,14 +16,13 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from index.layout import read_documents
-
 from eval.goldset import GoldSet
 from eval.metrics import dedupe
 from eval.questions import GoldQuestion
 from eval.scoring import DEPTH, QuestionResult, score_question
 from index.build import BuildReport, build_index
 from index.embedding import Embedder
+from index.layout import read_documents
 from qa.answer.chat import ChatSession
 from qa.core.errors import GoldFormatError
 from qa.core.paths import PROJECT_ROOT
