@@ -32,8 +32,18 @@ fi
 # Optional extras, comma-separated in QA_EXTRAS (CI sets QA_EXTRAS=llm): "llm" compiles llama.cpp,
 # about 6 minutes, so the default set-up never installs it. Each extra has its own stamp.
 extras=${QA_EXTRAS:-}
+# llama.cpp is built for any x86-64 with AVX2 and without the AMX kernels a native build adds on
+# newer Xeons: those crashed (SIGSEGV in decode) on this project's machines (docs/llm.md). pip's
+# cache is bypassed so a native build cached earlier is never taken instead; one build per venv.
+LLAMA_CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF"
 for extra in ${extras//,/ }; do
   extra_stamp=.venv/.installed-$extra-$hash
+  llama_stamp=.venv/.llama-$(echo "$LLAMA_CMAKE_ARGS" | sha256sum | cut -c1-16)
+  if [ "$extra" = llm ] && [ ! -f "$llama_stamp" ]; then
+    llama=$(grep -o '"llama-cpp-python[^"]*"' pyproject.toml | tr -d '"')
+    CMAKE_ARGS="$LLAMA_CMAKE_ARGS" .venv/bin/python -m pip install --quiet --no-cache-dir --force-reinstall --no-deps "$llama"
+    touch "$llama_stamp"
+  fi
   if [ ! -f "$extra_stamp" ]; then
     .venv/bin/python -m pip install --quiet -e ".[dev,$extra]"
     touch "$extra_stamp"
