@@ -178,7 +178,7 @@ class ExtractiveAnswerer:
             raise BadQuery(f"k must be at least 1, got {k}")
         query = question if query is None or not query.strip() else query
         query_vectors = self.embedder.embed_query(query)
-        hits = self.retriever.search(query, k=k, mode="hybrid", vector=query_vectors.vector)
+        hits = self.retriever.search(query, k=k, mode="hybrid", vector=query_vectors)
         vectors = query_vectors
         if query != question:
             # Evidence is weighed against the question as asked: the context a rewrite appends

@@ -1,4 +1,9 @@
-"""Dense, BM25 and hybrid search over a stored index, returning citable Hits."""
+"""Dense, BM25 and hybrid search over a stored index, returning citable Hits.
+
+Hybrid search fuses both retrievers' scores (qa/search/fusion.py), then reranks the best
+candidates by the question's token match with the token signs the index stores
+(qa/search/rerank.py).
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from index.embedding import Embedder
+from index.embedding import Embedder, QueryVectors
 from index.store import StoredIndex
 from qa.core.errors import BadQuery
 from qa.core.types import Hit, Scores
 from qa.search.fusion import FusionSettings, fuse
+from qa.search.rerank import can_rerank, rerank
 
 SEARCH_MODES = ("hybrid", "dense", "bm25")
 
@@ -30,8 +36,15 @@ class Retriever:
         self.embedder = embedder
         self.fusion = fusion
 
-    def search(self, query: str, k: int = 5, mode: str = "hybrid", vector: np.ndarray | None = None) -> list[Hit]:
-        """The top ``k`` passages for ``query``; ``vector`` is its embedding when the caller already has it."""
+    def search(
+        self, query: str, k: int = 5, mode: str = "hybrid", vector: QueryVectors | np.ndarray | None = None
+    ) -> list[Hit]:
+        """The top ``k`` passages for ``query``.
+
+        ``vector`` is the query's embedding when the caller already has it: its QueryVectors
+        (``Embedder.embed_query``: the vector and the token vectors the hybrid rerank reads, from
+        one forward pass), or the vector alone (the token vectors are then made when needed).
+        """
         if mode not in SEARCH_MODES:
             raise BadQuery(f"unknown search mode {mode!r}; choose one of {SEARCH_MODES}")
         if not query.strip():
@@ -40,13 +53,23 @@ class Retriever:
             raise BadQuery(f"k must be at least 1, got {k}")
         if len(self.index.chunks) == 0:
             return []
-        candidates = self.candidates(query, depth=max(k, self.fusion.depth), vector=vector)
+        reranked = mode == "hybrid" and can_rerank(self.index)
+        vectors = vector if isinstance(vector, QueryVectors) else None
+        if reranked and vectors is None:
+            vectors = self.embedder.embed_query(query)  # the vector and the token vectors: one forward pass
+        if isinstance(vector, np.ndarray):
+            plain: np.ndarray | None = vector
+        else:
+            plain = vectors.vector if vectors is not None else None
+        candidates = self.candidates(query, depth=max(k, self.fusion.depth), vector=plain)
         if mode == "dense":
             score = candidates.dense
         elif mode == "bm25":
             score = candidates.bm25
         else:
             score = fuse(candidates.dense, candidates.bm25, self.fusion)
+            if reranked and vectors is not None:
+                score = rerank(self.index, vectors, candidates.rows, candidates.dense, candidates.bm25, score)
         order = np.argsort(-score, kind="stable")[:k]
         return [self._hit(int(candidates.rows[i]), float(score[i]), candidates, int(i)) for i in order]
 

@@ -248,7 +248,7 @@ def test_every_citation_verifies_on_squad_articles(tmp_path: Path, data: Path, m
     squad = data / "squad" / "dev-v1.1.json"
     # The v1.1 cut keeps only a prefix of each article (tests/data/README.md), so two more articles keep
     # this above 200 questions: 259 questions over 56 paragraphs (Sky 34, 1973_oil_crisis 28, Normans 80,
-    # European_Union_law 117); on the full file Sky and 1973_oil_crisis alone gave 214 over 46.
+    # European_Union_law 117). Abstaining is allowed (it cites nothing); measured: 1 of 259.
     articles = ("Sky_(United_Kingdom)", "1973_oil_crisis", "Normans", "European_Union_law")
     documents = [d for d in iter_squad_documents(squad) if d.doc_id.rsplit("#", 1)[0] in articles]
     build_index(iter(documents), tmp_path / "idx", minilm)
@@ -256,7 +256,10 @@ def test_every_citation_verifies_on_squad_articles(tmp_path: Path, data: Path, m
     answerer = ExtractiveAnswerer(Retriever(index, minilm), minilm)
     questions = [q for q in load_squad_questions(squad) if q.doc_ids[0].rsplit("#", 1)[0] in articles]
     assert len(questions) > 200
+    abstained = 0
     for q in questions:
         answer = answerer.answer(q.question)
-        assert answer.citations, q.question
+        abstained += answer.abstained
+        assert answer.abstained or answer.citations, q.question
         assert_exact(answer, index)
+    assert abstained <= 0.02 * len(questions)

@@ -230,7 +230,8 @@ def test_rewriting_finds_the_gold_paragraph_of_more_follow_ups(data: Path, minil
                         answer.verify(index)
         found[rewrite] = hits
     follow_ups = sum(len(c) - 1 for c in conversations)
-    # Measured on the v1.1 cut, 62 paragraphs of these articles (top passage is the gold one): 13 of 16 as
-    # asked, 16 of 16 rewritten (on the full SQuAD file, 134 paragraphs: 12 and 16).
-    assert found[True] >= found[False] + 3, found
+    # Measured on the v1.1 cut, 62 paragraphs of these articles (top passage is the gold one): 14 of 16 as
+    # asked, 16 of 16 rewritten with the rerank (13 and 16 before it; on the full SQuAD file, 134
+    # paragraphs, 12 and 16).
+    assert found[True] >= found[False] + 2, found
     assert found[True] >= 0.85 * follow_ups, found
