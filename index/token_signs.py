@@ -19,20 +19,30 @@ def pack_signs(states: np.ndarray) -> np.ndarray:
     return np.packbits(np.asarray(states) > 0, axis=1)
 
 
-def token_match(question: np.ndarray, bits: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """For each span (``counts[i]`` consecutive rows of ``bits``): the mean over the question's
-    token vectors (unit rows of ``question``) of their best match among the span's tokens, a
-    match being the dot product with the token's signs scaled to a unit vector. 0 for a span
-    without tokens."""
+def best_matches(question: np.ndarray, bits: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """For each span (``counts[i]`` consecutive rows of ``bits``) and each of the question's token
+    vectors (unit rows of ``question``): its best match among the span's tokens, a match being the
+    dot product with the token's signs scaled to a unit vector. NaN rows for spans without tokens."""
     counts = np.asarray(counts, dtype=np.int64)
-    out = np.zeros(len(counts), dtype=np.float64)
-    if not len(counts) or not len(question) or not counts.sum():
+    out = np.full((len(counts), len(question)), np.nan, dtype=np.float32)
+    present = counts > 0
+    if not present.any() or not len(question):
         return out
     dim = question.shape[1]
     signs = np.unpackbits(bits, axis=1, count=dim).astype(np.float32) * 2.0 - 1.0
     sims = signs @ (np.asarray(question, dtype=np.float32).T / np.float32(math.sqrt(dim)))
-    present = counts > 0
     # Spans without tokens own no rows, so the starts of the others partition the rows exactly.
-    starts = (np.cumsum(counts) - counts)[present]
-    out[present] = np.maximum.reduceat(sims, starts, axis=0).mean(axis=1)
+    out[present] = np.maximum.reduceat(sims, (np.cumsum(counts) - counts)[present], axis=0)
+    return out
+
+
+def token_match(question: np.ndarray, bits: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """For each span: ``best_matches`` averaged over the question's tokens (ColBERT's MaxSim); 0 for
+    a span without tokens."""
+    counts = np.asarray(counts, dtype=np.int64)
+    out = np.zeros(len(counts), dtype=np.float64)
+    if not len(counts) or not len(question) or not counts.sum():
+        return out
+    present = counts > 0
+    out[present] = best_matches(question, bits, counts)[present].mean(axis=1)
     return out

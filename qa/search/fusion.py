@@ -46,11 +46,11 @@ def fuse(dense: np.ndarray, bm25: np.ndarray, settings: FusionSettings) -> np.nd
     w = settings.dense_weight
     if settings.method == "rrf":
         return w * _rrf(dense, settings.rrf_k) + (1 - w) * _rrf(bm25, settings.rrf_k)
-    normalise = _zscore if settings.method == "zscore" else _minmax
+    normalise = zscore if settings.method == "zscore" else _minmax
     return w * normalise(dense) + (1 - w) * normalise(bm25)
 
 
-def _zscore(x: np.ndarray) -> np.ndarray:
+def zscore(x: np.ndarray) -> np.ndarray:
     std = x.std()
     return (x - x.mean()) / std if std > 1e-9 else np.zeros_like(x, dtype=np.float64)
 

@@ -29,7 +29,8 @@ import numpy as np
 
 from index.embedding import QueryVectors
 from index.store import StoredIndex
-from qa.search.fusion import FusionSettings, fuse
+from index.token_signs import best_matches
+from qa.search.fusion import FusionSettings, fuse, zscore
 
 DEPTH = 20  # hybrid candidates rescored
 FUSION = FusionSettings("zscore", dense_weight=0.4)  # dense and BM25 inside the rescoring
@@ -48,7 +49,9 @@ def token_matches(index: StoredIndex, query: QueryVectors, rows: np.ndarray) -> 
     assert index.sentence_tokens is not None
     per_chunk = [index.sentence_rows(int(i)) for i in index.chunks["id"][rows]]
     bits, counts = index.sentence_tokens.of([r for chunk in per_chunk for r in chunk])
-    best = _best_per_sentence(query.tokens, bits, counts)  # (sentences, question tokens), NaN without tokens
+    best = best_matches(query.tokens, bits, counts).astype(
+        np.float64
+    )  # (sentences, question tokens), NaN without tokens
     chunk, sentence = np.zeros(len(rows)), np.zeros(len(rows))
     first = 0
     for i, chunk_rows in enumerate(per_chunk):
@@ -78,29 +81,8 @@ def rerank(
     top, rest = order[:DEPTH], order[DEPTH:]
     chunk, sentence = token_matches(index, query, rows[top])
     scores = hybrid.copy()
-    scores[top] = fuse(dense, bm25, FUSION)[top] + TOKEN_WEIGHT * _zscore(chunk) + SENTENCE_WEIGHT * _zscore(sentence)
+    scores[top] = fuse(dense, bm25, FUSION)[top] + TOKEN_WEIGHT * zscore(chunk) + SENTENCE_WEIGHT * zscore(sentence)
     if len(rest):
         # Below the lowest rescored candidate, in hybrid order, keeping their gaps.
         scores[rest] = hybrid[rest] - hybrid[rest[0]] + scores[top].min() - 1e-6
     return scores
-
-
-def _best_per_sentence(question: np.ndarray, bits: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """For each span (``counts[i]`` consecutive rows of ``bits``) and each question token: its best
-    match among the span's tokens, as index.token_signs.token_match scores a match; NaN rows for
-    spans without tokens."""
-    counts = np.asarray(counts, dtype=np.int64)
-    out = np.full((len(counts), len(question)), np.nan)
-    present = counts > 0
-    if not present.any() or not len(question):
-        return out
-    dim = question.shape[1]
-    signs = np.unpackbits(bits, axis=1, count=dim).astype(np.float32) * 2.0 - 1.0
-    sims = signs @ (np.asarray(question, dtype=np.float32).T / np.float32(np.sqrt(dim)))
-    out[present] = np.maximum.reduceat(sims, (np.cumsum(counts) - counts)[present], axis=0)
-    return out
-
-
-def _zscore(x: np.ndarray) -> np.ndarray:
-    std = x.std()
-    return (x - x.mean()) / std if std > 1e-9 else np.zeros_like(x, dtype=np.float64)
