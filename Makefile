@@ -1,5 +1,5 @@
 # The two commands a newcomer needs (README): `make demo` and `make test`.
-.PHONY: setup demo test lint bench bench-update baseline eval-gate
+.PHONY: setup demo test lint bench bench-update bench-scale baseline eval-gate
 
 setup:
 	@bash scripts/setup.sh
@@ -21,6 +21,11 @@ bench: setup
 
 bench-update: setup
 	@.venv/bin/python -m eval.bench.update
+
+# Approximate against exact dense search on a synthetic index (CHUNKS=1000000 for the million-chunk run, ~20 min).
+CHUNKS ?= 100000
+bench-scale: setup
+	@.venv/bin/python -m eval.bench.scale --chunks $(CHUNKS)
 
 # The eval regression gate (docs/eval.md): a fixed SQuAD v2.0 subset of the committed cut (tests/data),
 # asked with the real model and default settings, compared with the committed baseline run.

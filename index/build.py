@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from index.chunking import ChunkerSettings, chunk_document
+from index.dense import DenseSettings
 from index.embedding import Embedder
 from index.loaders import Skipped
 from index.lock import writer_lock
@@ -55,6 +56,7 @@ def build_index(
     chunker: ChunkerSettings = ChunkerSettings(),
     index_text_mode: str = DEFAULT_INDEX_TEXT,
     on_document: Callable[[Document | Skipped, int], None] | None = None,
+    dense: DenseSettings = DenseSettings(),
 ) -> BuildReport:
     """Build a new generation from ``sources`` and publish it as the current one.
 
@@ -68,7 +70,7 @@ def build_index(
     chunk_seconds = 0.0
     with writer_lock(index_dir.root, "build"):
         index_dir.tidy()
-        with GenerationWriter(index_dir, embedder, chunker, index_text_mode) as writer:
+        with GenerationWriter(index_dir, embedder, chunker, index_text_mode, dense=dense) as writer:
             for item in sources:
                 if isinstance(item, Skipped):
                     skipped.append(item)

@@ -39,19 +39,38 @@ class ChunkerSettings:
 
 
 def chunk_document(document: Document, settings: ChunkerSettings = ChunkerSettings()) -> list[Chunk]:
-    """The chunks of ``document``, ordered by start; empty for a blank document."""
+    """The chunks of ``document``, ordered by start; empty for a blank document.
+
+    Table-of-contents and index pages (``PageSpan.navigation``) get no chunks, and no chunk spans
+    across one: the text on each side of such a page is chunked on its own.
+    """
     text = document.text
-    units = _units(text, settings.max_tokens)
     chunks: list[Chunk] = []
-    i = 0
-    while i < len(units):
-        j, n_tokens = _pack(text, units, i, settings.max_tokens)
-        start, end = units[i][0], units[j - 1][1]
-        chunks.append(Chunk(document.doc_id, start, end, text[start:end], n_tokens))
-        if j >= len(units):
-            break
-        i = _overlap_start(units, i, j, settings.overlap_tokens)
+    for units in _runs(_units(text, settings.max_tokens), document):
+        i = 0
+        while i < len(units):
+            j, n_tokens = _pack(text, units, i, settings.max_tokens)
+            start, end = units[i][0], units[j - 1][1]
+            chunks.append(Chunk(document.doc_id, start, end, text[start:end], n_tokens))
+            if j >= len(units):
+                break
+            i = _overlap_start(units, i, j, settings.overlap_tokens)
     return chunks
+
+
+def _runs(units: list[tuple[int, int, int]], document: Document) -> list[list[tuple[int, int, int]]]:
+    """The units split into runs by navigation pages, whose own units are dropped."""
+    skipped = [(page.start, page.end) for page in document.pages if page.navigation]
+    if not skipped:
+        return [units]
+    runs: list[list[tuple[int, int, int]]] = [[]]
+    for unit in units:
+        if any(start < unit[1] and unit[0] < end for start, end in skipped):
+            if runs[-1]:
+                runs.append([])
+        else:
+            runs[-1].append(unit)
+    return [run for run in runs if run]
 
 
 def _units(text: str, max_tokens: int) -> list[tuple[int, int, int]]:

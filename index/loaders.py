@@ -17,12 +17,8 @@ from index.formats import short
 from qa.core.errors import QAError
 from qa.core.types import Document
 
-SUPPORTED_SUFFIXES: frozenset[str] = frozenset(
-    {".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx", ".json", ".jsonl"}
-)
-
-# Format modules are imported on first use: pypdf, python-docx and trafilatura are slow to
-# import, and a missing one should only cost its own format.
+# Format modules are imported on first use: pypdfium2, python-docx, python-pptx, openpyxl and
+# selectolax are slow to import, and a missing one should only cost its own format.
 _READERS: dict[str, tuple[str, str]] = {
     ".txt": ("index.formats.text", "load_text"),
     ".md": ("index.formats.text", "load_markdown"),
@@ -31,8 +27,15 @@ _READERS: dict[str, tuple[str, str]] = {
     ".htm": ("index.formats.html", "load_html"),
     ".pdf": ("index.formats.pdf", "load_pdf"),
     ".docx": ("index.formats.docx", "load_docx"),
+    ".pptx": ("index.formats.pptx", "load_pptx"),
+    ".xlsx": ("index.formats.xlsx", "load_xlsx"),
+    ".csv": ("index.formats.delimited", "load_csv"),
+    ".epub": ("index.formats.epub", "load_epub"),
 }
 _CORPUS_SUFFIXES = frozenset({".json", ".jsonl"})
+# One file, one document (the browser accepts these uploads); corpora are the many-document files.
+DOCUMENT_SUFFIXES: tuple[str, ...] = tuple(_READERS)
+SUPPORTED_SUFFIXES: frozenset[str] = frozenset(DOCUMENT_SUFFIXES) | _CORPUS_SUFFIXES
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +151,15 @@ def _read(path: Path, source: str, doc_id: str, suffix: str) -> Iterator[Documen
 
             for record in open_corpus(path, source):
                 yield Skipped(record.location, record.reason) if isinstance(record, BadRecord) else record
+        elif suffix == ".pdf":
+            from index.formats.pdf import read_pdf
+
+            # A PDF kept without some pages (scanned, and OCR missing or over its page cap) names
+            # them like a skipped file, so a build summary, --strict and the browser show them.
+            read = read_pdf(path, doc_id=doc_id, source=source)
+            yield read.document
+            for skip in read.skipped:
+                yield Skipped(f"{source}:{skip.where}", f"not indexed: {skip.reason}")
         else:
             yield _reader(suffix)(path, doc_id=doc_id, source=source)
     except QAError as error:

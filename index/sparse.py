@@ -70,10 +70,11 @@ class SparseIndex:
 
     @classmethod
     def load(cls, folder: Path) -> SparseIndex:
-        ids = np.load(folder / "ids.npy")
+        """Mapped, not read: the score matrix's pages are read as query terms touch them."""
         if (folder / "empty").exists():
-            return cls(None, ids)
-        retriever = bm25s.BM25.load(str(folder), show_progress=False, mmap=False)
+            return cls(None, np.load(folder / "ids.npy"))
+        ids = np.load(folder / "ids.npy", mmap_mode="r")
+        retriever = bm25s.BM25.load(str(folder), show_progress=False, mmap=True)
         params = json.loads((folder / "params.index.json").read_text())
         if params.get("num_docs", len(ids)) != len(ids):
             raise IndexMismatch(f"{folder}: BM25 has {params.get('num_docs')} rows for {len(ids)} ids")

@@ -2,8 +2,10 @@
 
 The layout of an index directory (its files, their formats, the manifest) is index/layout.py.
 A generation is written in a private ``.tmp`` folder, then published by renaming it and swapping CURRENT.
-Writers (build, update) hold ``index.lock``; readers never lock: they follow CURRENT and load a
-generation wholly into memory, so pruning it later cannot pull files from under them.
+Writers (build, update) hold ``index.lock``; readers never lock: they follow CURRENT and map every
+file of a generation while loading it, reading pages only as questions need them. Nothing is
+opened after the load, and a mapping keeps an unlinked file readable, so a writer pruning the
+generation later cannot pull files from under a reader (tests/index/test_mmap.py).
 """
 
 from __future__ import annotations
@@ -13,38 +15,28 @@ import shutil
 import signal
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 
-import numpy as np
-
 from index.chunking import ChunkerSettings
-from index.dense import DenseIndex
 from index.embedding import Embedder
+from index.generation import SentenceTokens, StoredIndex, read_generation
 from index.layout import (
-    BM25_DIR,
-    CHUNKS_FILE,
     CURRENT_FILE,
-    DENSE_FILE,
+    DOCUMENT_HASHES_FILE,
+    DOCUMENTS_FILE,
     GENERATIONS_DIR,
     MANIFEST_FILE,
-    REBUILD_HINT,
-    SENTENCE_DTYPE,
-    SENTENCE_TOKEN_COUNTS_FILE,
-    SENTENCE_TOKENS_FILE,
-    SENTENCE_VECTORS_FILE,
-    SENTENCES_FILE,
     TMP_SUFFIX,
     Manifest,
     generation_sequence,
     new_generation_name,
-    read_documents,
     read_manifest,
 )
-from index.sparse import SparseIndex
+from index.tables import DocumentHashes, DocumentTable
 from qa.core.errors import IndexMismatch, IndexNotFound
 from qa.core.types import Document
+
+__all__ = ["KILL_ENV", "IndexDir", "SentenceTokens", "StoredIndex", "crash_point", "index_text"]
 
 _KEEP_GENERATIONS = 2
 _LOAD_ATTEMPTS = 5
@@ -56,68 +48,6 @@ def crash_point(name: str) -> None:
     writer at an exact step instead of hoping a random delay lands there."""
     if os.environ.get(KILL_ENV) == name:
         os.kill(os.getpid(), signal.SIGKILL)
-
-
-@dataclass(frozen=True)
-class SentenceTokens:
-    """The sign bits of every stored sentence's token states (index/token_signs.py): ``counts[r]``
-    consecutive rows of ``bits`` for sentence row r, in sentence row order."""
-
-    bits: np.ndarray  # uint8, (tokens, ceil(dim / 8))
-    counts: np.ndarray  # int32, one per sentence row
-
-    @cached_property
-    def _starts(self) -> np.ndarray:
-        counts = self.counts.astype(np.int64)
-        return np.cumsum(counts) - counts
-
-    def of(self, rows: list[int]) -> tuple[np.ndarray, np.ndarray]:
-        """The bits of the sentences in ``rows``, one sentence after another, and their counts."""
-        picked = np.asarray(rows, dtype=np.int64)
-        counts = self.counts[picked]
-        ranges = [np.arange(a, a + n) for a, n in zip(self._starts[picked], counts, strict=True) if n]
-        return self.bits[np.concatenate(ranges) if ranges else np.zeros(0, np.int64)], counts
-
-
-@dataclass(frozen=True)
-class StoredIndex:
-    """A loaded generation: documents, chunk table and both retrieval indexes."""
-
-    path: Path
-    manifest: Manifest
-    documents: tuple[Document, ...]
-    chunks: np.ndarray  # CHUNK_DTYPE rows, aligned with the BM25 rows
-    dense: DenseIndex
-    sparse: SparseIndex
-    sentences: np.ndarray | None = None  # SENTENCE_DTYPE rows, or None for a generation without them
-    sentence_vectors: np.ndarray | None = None  # float16, one row per sentence
-    sentence_tokens: SentenceTokens | None = None  # None for a generation without them
-
-    def document(self, doc_id: str) -> Document:
-        return self._by_id[doc_id]
-
-    def sentence_rows(self, chunk_id: int) -> range:
-        """Rows of ``sentences`` (and ``sentence_vectors``) of one chunk; empty when not stored."""
-        first, count = self._sentence_runs.get(int(chunk_id), (0, 0))
-        return range(first, first + count)
-
-    @cached_property
-    def _sentence_runs(self) -> dict[int, tuple[int, int]]:
-        if self.sentences is None or not len(self.sentences):
-            return {}
-        ids = self.sentences["chunk"]
-        starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
-        counts = np.diff(np.r_[starts, len(ids)])
-        return {int(ids[a]): (int(a), int(n)) for a, n in zip(starts, counts, strict=True)}
-
-    @cached_property
-    def _by_id(self) -> dict[str, Document]:
-        return {d.doc_id: d for d in self.documents}
-
-    @cached_property
-    def row_of(self) -> dict[int, int]:
-        """Chunk id -> row of ``chunks`` (and of the BM25 scores)."""
-        return {int(cid): row for row, cid in enumerate(self.chunks["id"])}
 
 
 def index_text(doc: Document, chunk_text: str, mode: str) -> str:
@@ -157,14 +87,15 @@ class IndexDir:
         return read_manifest(self.current())
 
     def load(self, embedder: Embedder | None = None, chunker: ChunkerSettings | None = None) -> StoredIndex:
-        """The current generation, wholly in memory (so a later prune of its folder is harmless)."""
+        """The current generation, every file of it mapped (so a later prune of its folder is harmless)."""
         for _ in range(_LOAD_ATTEMPTS):
             generation = self.current()
             try:
                 return self._load(generation, embedder, chunker)
-            except (OSError, RuntimeError):
-                # A writer may publish twice while we read and prune this generation under us;
-                # CURRENT then names a newer, complete one, so read that instead.
+            except (OSError, RuntimeError, IndexMismatch):
+                # A writer may publish twice while we map and prune this generation under us (a
+                # file gone half way may look like a mismatch); CURRENT then names a newer,
+                # complete one, so read that instead.
                 if generation.is_dir():
                     raise
         raise IndexNotFound(f"index at {self.root} changed {_LOAD_ATTEMPTS} times while loading; try again")
@@ -172,17 +103,14 @@ class IndexDir:
     def _load(self, generation: Path, embedder: Embedder | None, chunker: ChunkerSettings | None) -> StoredIndex:
         manifest = read_manifest(generation)
         manifest.check(embedder, chunker)
-        documents = read_documents(generation)
-        chunks = np.load(generation / CHUNKS_FILE)
-        dense = DenseIndex.load(generation / DENSE_FILE, manifest.embedder["dim"])
-        sparse = SparseIndex.load(generation / BM25_DIR)
-        if not (len(chunks) == len(dense) == len(sparse)):
-            raise IndexMismatch(
-                f"{generation}: {len(chunks)} chunks, {len(dense)} vectors, {len(sparse)} BM25 rows; {REBUILD_HINT}"
-            )
-        sentences, vectors = _load_sentences(generation, manifest)
-        tokens = None if sentences is None else _load_sentence_tokens(generation, manifest, len(sentences))
-        return StoredIndex(generation, manifest, documents, chunks, dense, sparse, sentences, vectors, tokens)
+        return read_generation(generation, manifest)
+
+    def hashes(self) -> DocumentHashes:
+        """The current generation's document hashes alone (the demo's is-it-up-to-date check)."""
+        generation = self.current()
+        if read_manifest(generation).format_version == 1:
+            return DocumentHashes.of_documents(DocumentTable.scan(generation / DOCUMENTS_FILE))
+        return DocumentHashes.load(generation / DOCUMENT_HASHES_FILE)
 
     def new_generation(self) -> Path:
         """A private folder to write a generation into; publish() makes it visible. Writers only
@@ -238,37 +166,6 @@ class IndexDir:
         for path in self.generations.iterdir():
             if path.name not in keep:
                 shutil.rmtree(path, ignore_errors=True)
-
-
-def _load_sentences(generation: Path, manifest: Manifest) -> tuple[np.ndarray | None, np.ndarray | None]:
-    if not (generation / SENTENCES_FILE).is_file():
-        return None, None
-    sentences = np.fromfile(generation / SENTENCES_FILE, dtype=SENTENCE_DTYPE)
-    vectors = np.fromfile(generation / SENTENCE_VECTORS_FILE, dtype=np.float16)
-    dim = int(manifest.embedder["dim"])
-    expected = manifest.counts.get("sentences")
-    if len(vectors) != len(sentences) * dim or (expected is not None and expected != len(sentences)):
-        raise IndexMismatch(
-            f"{generation}: {len(sentences)} sentences but {len(vectors) / dim:g} sentence vectors "
-            f"(manifest: {expected}); {REBUILD_HINT}"
-        )
-    return sentences, vectors.reshape(len(sentences), dim)
-
-
-def _load_sentence_tokens(generation: Path, manifest: Manifest, sentences: int) -> SentenceTokens | None:
-    if not (generation / SENTENCE_TOKEN_COUNTS_FILE).is_file():
-        return None
-    counts = np.fromfile(generation / SENTENCE_TOKEN_COUNTS_FILE, dtype="<i4")
-    bits = np.fromfile(generation / SENTENCE_TOKENS_FILE, dtype=np.uint8)
-    width = (int(manifest.embedder["dim"]) + 7) // 8
-    total = int(counts.sum(dtype=np.int64))
-    expected = manifest.counts.get("sentence_tokens")
-    if len(counts) != sentences or len(bits) != total * width or (expected is not None and expected != total):
-        raise IndexMismatch(
-            f"{generation}: {len(counts)} token counts for {sentences} sentences, {len(bits) / width:g} token rows "
-            f"for {total} counted (manifest: {expected}); {REBUILD_HINT}"
-        )
-    return SentenceTokens(bits.reshape(total, width), counts)
 
 
 def _walk_files(folder: Path) -> Iterator[Path]:

@@ -19,19 +19,22 @@ the same files would be and searches give the same hits, scores and order.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from index.build import DEFAULT_INDEX_TEXT, chunk_spans
+from index.cache import EmbeddingCache
 from index.chunking import ChunkerSettings
+from index.dense import DenseSettings
 from index.embedding import Embedder
 from index.loaders import Skipped, iter_sources
 from index.lock import writer_lock
 from index.store import IndexDir, StoredIndex
-from index.writer import EmbeddingCache, GenerationWriter, Span
+from index.tables import document_state
+from index.writer import GenerationWriter, Span
 from qa.core.types import Document
 
 
@@ -68,28 +71,33 @@ class UpdateReport:
 
 
 class _Previous:
-    """The current generation, looked up by document id."""
+    """The current generation, its documents looked up by id in its hashes table (index/tables.py):
+    only the documents kept as they were are read back."""
 
     def __init__(self, stored: StoredIndex) -> None:
         self.stored = stored
-        self.row = {doc.doc_id: row for row, doc in enumerate(stored.documents)}
-        doc_of_chunk = stored.chunks["doc"]
+        doc_of_chunk = np.asarray(stored.chunks["doc"])
         self._order = np.argsort(doc_of_chunk, kind="stable")  # chunk rows grouped by document, in order
         self._bounds = np.searchsorted(doc_of_chunk[self._order], np.arange(len(stored.documents) + 1))
 
-    def document(self, doc_id: str) -> Document | None:
-        row = self.row.get(doc_id)
-        return None if row is None else self.stored.documents[row]
+    def known(self, doc_id: str) -> bool:
+        return doc_id in self.stored.hashes
+
+    def unchanged(self, doc: Document) -> bool:
+        """Whether the index holds ``doc`` with the same text, title and pages."""
+        return self.stored.hashes.state(doc.doc_id) == document_state(doc)
 
     def chunks(self, doc_id: str) -> tuple[list[Span], list[int]]:
-        row = self.row[doc_id]
+        row = self.stored.hashes.row(doc_id)
+        assert row is not None  # asked only for known documents
         table = self.stored.chunks[self._order[self._bounds[row] : self._bounds[row + 1]]]
         spans = [(int(c["start"]), int(c["end"]), int(c["tokens"])) for c in table]
         return spans, [int(i) for i in table["id"]]
 
-
-def _same(old: Document, new: Document) -> bool:
-    return (old.content_hash, old.title, old.pages) == (new.content_hash, new.title, new.pages)
+    def others(self, seen: set[str]) -> Iterator[Document]:
+        """The stored documents whose ids are not in ``seen``, in row order."""
+        for row in self.stored.hashes.rows_except(seen):
+            yield self.stored.documents[int(row)]
 
 
 def update_index(
@@ -100,10 +108,12 @@ def update_index(
     *,
     prune: bool = False,
     on_document: Callable[[Document | Skipped, int], None] | None = None,
+    dense: DenseSettings | None = None,
 ) -> UpdateReport:
     """Sync the index at ``root`` with ``paths`` (see the module docstring for the policy).
 
-    ``chunker`` None means the index's own settings (or the defaults when there is no index yet).
+    ``chunker`` and ``dense`` None mean the index's own settings (or the defaults when there is
+    no index yet).
     Raises IndexMismatch (naming both values and ``--rebuild``) when the index was made with
     another embedder, chunker or format, and IndexLocked when another process is writing it.
     """
@@ -118,27 +128,26 @@ def update_index(
             manifest = previous.stored.manifest
             settings = ChunkerSettings(**manifest.chunker)
             mode, next_id, cache = manifest.index_text, manifest.next_chunk_id, EmbeddingCache.of(previous.stored)
+            dense = dense or DenseSettings.from_json(manifest.dense)
         else:
             settings, mode, next_id, cache = chunker or ChunkerSettings(), DEFAULT_INDEX_TEXT, 0, None
         seen: set[str] = set()
-        with GenerationWriter(index_dir, embedder, settings, mode, next_id, cache) as writer:
+        with GenerationWriter(index_dir, embedder, settings, mode, next_id, cache, dense or DenseSettings()) as writer:
             for item in iter_sources(paths):
                 if isinstance(item, Skipped):
                     skipped.append(item)
                 else:
                     seen.add(item.doc_id)
-                    old = previous.document(item.doc_id) if previous is not None else None
-                    if old is not None and _same(old, item):
+                    known = previous is not None and previous.known(item.doc_id)
+                    if known and previous.unchanged(item):
                         writer.add(item, *previous.chunks(item.doc_id))
                         counts["unchanged"] += 1
                     else:
                         writer.add(item, chunk_spans(item, settings))
-                        counts["changed" if old is not None else "added"] += 1
+                        counts["changed" if known else "added"] += 1
                 if on_document is not None:
                     on_document(item, writer.chunks)
-            for doc in previous.stored.documents if previous is not None else ():
-                if doc.doc_id in seen:
-                    continue
+            for doc in previous.others(seen) if previous is not None else ():
                 if prune:
                     counts["removed"] += 1
                 else:

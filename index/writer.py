@@ -1,8 +1,9 @@
 """Writing one generation, shared by the full build and the incremental update.
 
-Documents are written to disk as they come and chunk vectors go into FAISS in batches, in row
-order, so a generation written by an update is laid out exactly like one written by a full
-build of the same files (same rows, same tie order in search). A chunk whose index text was
+Documents are written to disk as they come and chunk vectors are appended to ``vectors.f32``
+in batches, in row order, so a generation written by an update is laid out exactly like one
+written by a full build of the same files (same rows, same tie order in search, and past the
+size threshold the same approximate index, built at publish from those rows). A chunk whose index text was
 embedded before takes its vector, and its sentences' vectors, from the ``EmbeddingCache``
 instead of the model. Sentence rows are appended to their files batch by batch, so a huge
 document never holds all of them in memory.
@@ -10,7 +11,6 @@ document never holds all of them in memory.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import time
@@ -22,14 +22,18 @@ from types import TracebackType
 
 import numpy as np
 
+from index.cache import ChunkVectors, EmbeddingCache
 from index.chunking import ChunkerSettings
-from index.dense import DenseIndex
-from index.embedding import Embedder
+from index.dense import DenseIndex, DenseSettings
+from index.embedding import Embedder, embedder_json
 from index.layout import (
     BM25_DIR,
     CHUNK_DTYPE,
+    CHUNK_SENTENCES_FILE,
     CHUNKS_FILE,
     DENSE_FILE,
+    DOCUMENT_HASHES_FILE,
+    DOCUMENT_OFFSETS_FILE,
     DOCUMENTS_FILE,
     FORMAT_VERSION,
     MANIFEST_FILE,
@@ -39,90 +43,20 @@ from index.layout import (
     SENTENCE_VECTORS_FILE,
     SENTENCES_FILE,
     TMP_SUFFIX,
+    VECTORS_FILE,
     Manifest,
     document_to_json,
 )
 from index.loaders import Skipped
 from index.sentences import sentence_spans
 from index.sparse import SparseIndex
-from index.store import IndexDir, StoredIndex, crash_point, index_text
+from index.store import IndexDir, crash_point, index_text
+from index.tables import DocumentHashes, document_key, document_state, map_array
 from qa.core.errors import IndexMismatch
 from qa.core.types import Document
 
 EMBED_BATCH = 4096  # larger groups let the encoder sort by length with less padding
 Span = tuple[int, int, int]  # start, end (character offsets into the document), tokens
-
-
-def text_key(text: str) -> bytes:
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
-
-
-@dataclass(frozen=True)
-class ChunkVectors:
-    """What embedding a chunk's index text yields: its vector, and per sentence a vector and token signs."""
-
-    vector: np.ndarray
-    sentences: np.ndarray
-    token_bits: np.ndarray
-    token_counts: np.ndarray
-
-
-class EmbeddingCache:
-    """Vectors already computed, keyed by (embedder fingerprint, sha256 of the chunk's index text).
-
-    Its store is the previous generation inside the index directory: its vectors and the texts
-    they were made from. The fingerprint part of the key is checked against the embedder that
-    asks, so vectors of one model are never served to another.
-    """
-
-    def __init__(
-        self,
-        fingerprint: str,
-        rows: dict[bytes, tuple[int, range]],
-        vectors: np.ndarray,
-        stored: StoredIndex | None,
-    ) -> None:
-        self.fingerprint = fingerprint
-        self._rows = rows
-        self._vectors = vectors
-        self._stored = stored  # its sentence vectors and tokens
-
-    @classmethod
-    def empty(cls, fingerprint: str) -> EmbeddingCache:
-        return cls(fingerprint, {}, np.zeros((0, 0), dtype=np.float32), None)
-
-    @classmethod
-    def of(cls, stored: StoredIndex) -> EmbeddingCache:
-        fingerprint = stored.manifest.embedder["fingerprint"]
-        if stored.sentence_vectors is None or stored.sentence_tokens is None:
-            return cls.empty(fingerprint)  # a generation from before sentence vectors or tokens: embed afresh once
-        ids, vectors = stored.dense.items()
-        vector_row = {int(i): row for row, i in enumerate(ids)}
-        rows: dict[bytes, tuple[int, range]] = {}
-        mode = stored.manifest.index_text
-        for entry in stored.chunks:
-            doc = stored.documents[int(entry["doc"])]
-            text = index_text(doc, doc.text[int(entry["start"]) : int(entry["end"])], mode)
-            chunk_id = int(entry["id"])
-            rows.setdefault(text_key(text), (vector_row[chunk_id], stored.sentence_rows(chunk_id)))
-        return cls(fingerprint, rows, vectors, stored)
-
-    def __len__(self) -> int:
-        return len(self._rows)
-
-    def get(self, fingerprint: str, text: str) -> ChunkVectors | None:
-        """What embedding ``text`` made before, when this cache has it."""
-        if fingerprint != self.fingerprint or self._stored is None:
-            return None
-        found = self._rows.get(text_key(text))
-        if found is None:
-            return None
-        row, sentences = found
-        stored = self._stored
-        assert stored.sentence_vectors is not None and stored.sentence_tokens is not None  # checked in of()
-        bits, counts = stored.sentence_tokens.of(list(sentences))
-        vectors = stored.sentence_vectors[sentences.start : sentences.stop]
-        return ChunkVectors(self._vectors[row], vectors, bits, counts)
 
 
 @dataclass(frozen=True)
@@ -152,6 +86,7 @@ class GenerationWriter:
         index_text_mode: str,
         next_chunk_id: int = 0,
         cache: EmbeddingCache | None = None,
+        dense: DenseSettings = DenseSettings(),
     ) -> None:
         self.index_dir = index_dir
         self.embedder = embedder
@@ -160,11 +95,14 @@ class GenerationWriter:
         self.cache = cache if cache is not None else EmbeddingCache.empty(embedder.fingerprint)
         if self.cache.fingerprint != embedder.fingerprint:
             raise IndexMismatch(f"cached vectors of {self.cache.fingerprint!r} offered to {embedder.fingerprint!r}")
+        self.dense = dense
         self.path = index_dir.new_generation()
-        self._documents = open(self.path / DOCUMENTS_FILE, "w", encoding="utf-8")  # noqa: SIM115 (closed in publish/__exit__)
-        self._dense = DenseIndex(embedder.dim)
-        self._hashes: dict[str, str] = {}
+        self._documents = open(self.path / DOCUMENTS_FILE, "wb")  # noqa: SIM115 (closed in publish/__exit__)
+        self._offsets = [0]  # byte offset of each document's line, then the file's length
+        self._vectors = open(self.path / VECTORS_FILE, "wb")  # noqa: SIM115 (as above)
+        self._hashes: dict[bytes, tuple[bytes, int]] = {}  # document key -> (state, row); a repeated id: the last
         self._rows: list[tuple[int, int, int, int, int]] = []
+        self._chunk_sentences = [0]  # first sentence row of each chunk, then the number of sentences
         self._texts: list[str] = []  # every chunk's index text: BM25 is built from all of them at the end
         self._batch: list[_Pending] = []
         self._sentences = open(self.path / SENTENCES_FILE, "wb")  # noqa: SIM115 (closed in publish/__exit__)
@@ -176,7 +114,7 @@ class GenerationWriter:
         self._next_id = next_chunk_id
         self.embedded = 0
         self.reused = 0
-        self.timings = {"embed": 0.0, "bm25": 0.0, "write": 0.0}
+        self.timings = {"embed": 0.0, "bm25": 0.0, "dense": 0.0, "write": 0.0}
 
     def __enter__(self) -> GenerationWriter:
         return self
@@ -191,7 +129,14 @@ class GenerationWriter:
             shutil.rmtree(self.path, ignore_errors=True)
 
     def _handles(self) -> tuple:
-        return (self._documents, self._sentences, self._sentence_vectors, self._token_counts, self._token_bits)
+        return (
+            self._documents,
+            self._vectors,
+            self._sentences,
+            self._sentence_vectors,
+            self._token_counts,
+            self._token_bits,
+        )
 
     @property
     def documents(self) -> int:
@@ -205,9 +150,11 @@ class GenerationWriter:
         """Append ``doc`` with its chunks; ``ids`` keeps existing chunk ids, else fresh ones are handed out."""
         if ids is not None and len(ids) != len(spans):
             raise IndexMismatch(f"{len(ids)} chunk ids for {len(spans)} chunks of {doc.doc_id!r}")
-        doc_row = len(self._hashes)
-        self._hashes[doc.doc_id] = doc.content_hash
-        self._documents.write(json.dumps(document_to_json(doc), ensure_ascii=False) + "\n")
+        doc_row = len(self._offsets) - 1
+        self._hashes[document_key(doc.doc_id)] = (document_state(doc), doc_row)
+        line = (json.dumps(document_to_json(doc), ensure_ascii=False) + "\n").encode("utf-8", "surrogatepass")
+        self._documents.write(line)
+        self._offsets.append(self._offsets[-1] + len(line))
         for i, (start, end, tokens) in enumerate(spans):
             if ids is None:
                 chunk_id, self._next_id = self._next_id, self._next_id + 1
@@ -231,8 +178,10 @@ class GenerationWriter:
         missing = [pending for pending in self._batch if pending.cached is None]
         fresh = iter(self._embed(missing))
         made = [pending.cached if pending.cached is not None else next(fresh) for pending in self._batch]
-        ids = np.array([pending.chunk_id for pending in self._batch], dtype=np.int64)
-        self._dense.add(ids, np.array([m.vector for m in made], dtype=np.float32))
+        chunk_vectors = np.array([m.vector for m in made], dtype="<f4")
+        if chunk_vectors.shape != (len(made), self.embedder.dim):
+            raise IndexMismatch(f"vectors of shape {chunk_vectors.shape} from a {self.embedder.dim}-d embedder")
+        self._vectors.write(chunk_vectors.tobytes())
         for pending, vectors in zip(self._batch, made, strict=True):
             table = np.zeros(len(pending.spans), dtype=SENTENCE_DTYPE)
             table["chunk"] = pending.chunk_id
@@ -243,6 +192,7 @@ class GenerationWriter:
             self._token_counts.write(np.asarray(vectors.token_counts, dtype="<i4").tobytes())
             self._token_bits.write(np.ascontiguousarray(vectors.token_bits, dtype=np.uint8).tobytes())
             self.sentence_count += len(pending.spans)
+            self._chunk_sentences.append(self.sentence_count)
             self.token_count += int(np.sum(vectors.token_counts))
         self.embedded += len(missing)
         self.reused += len(self._batch) - len(missing)
@@ -280,15 +230,21 @@ class GenerationWriter:
         self._texts = []
         self.timings["bm25"] = time.perf_counter() - t
         t = time.perf_counter()
+        vectors = map_array(self.path / VECTORS_FILE, np.float32, self.embedder.dim)
+        dense = DenseIndex.build(table["id"], vectors, self.dense)
+        dense.save(self.path / DENSE_FILE)
+        self.timings["dense"] = time.perf_counter() - t
+        t = time.perf_counter()
         np.save(self.path / CHUNKS_FILE, table)
-        self._dense.save(self.path / DENSE_FILE)
+        np.array(self._offsets, dtype="<i8").tofile(self.path / DOCUMENT_OFFSETS_FILE)
+        DocumentHashes.of(self._hashes).save(self.path / DOCUMENT_HASHES_FILE)
+        np.array(self._chunk_sentences, dtype="<i8").tofile(self.path / CHUNK_SENTENCES_FILE)
         sparse.save(self.path / BM25_DIR)
         manifest = Manifest(
             format_version=FORMAT_VERSION,
-            embedder={"name": self.embedder.name, "dim": self.embedder.dim, "fingerprint": self.embedder.fingerprint},
+            embedder=embedder_json(self.embedder),
             chunker=self.chunker.to_json(),
             index_text=self.index_text_mode,
-            documents=self._hashes,
             counts={
                 "documents": len(self._hashes),
                 "chunks": len(self._rows),
@@ -298,6 +254,7 @@ class GenerationWriter:
             },
             created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             next_chunk_id=self._next_id,
+            dense=dense.describe(),
             skipped=tuple({"path": s.path, "reason": s.reason} for s in skipped),
         )
         text = json.dumps(manifest.to_json(), indent=1, ensure_ascii=False)

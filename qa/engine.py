@@ -3,8 +3,8 @@
 Readers (the CLI, ``qa serve``) hold an Engine. Each call checks the index's CURRENT pointer, a
 single small file read, so a build or update published by another process is picked up on the
 next question without a restart; the embedding model is loaded once and kept. A loaded
-generation lives wholly in memory, so a writer pruning its folder later does not disturb
-questions already being answered from it.
+generation has every one of its files mapped (index/generation.py), so a writer pruning its
+folder later does not disturb questions already being answered from it.
 """
 
 from __future__ import annotations
@@ -50,7 +50,10 @@ class Engine:
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
-            self._embedder = embedder_by_name(self.index_dir.manifest().embedder["name"])
+            # The backend that made the index's vectors embeds its queries (indexes from before
+            # backends were all made by torch).
+            recorded = self.index_dir.manifest().embedder
+            self._embedder = embedder_by_name(recorded["name"], recorded.get("backend", "torch"))
         return self._embedder
 
     def retriever(self) -> Retriever:

@@ -1,17 +1,23 @@
 #!/usr/bin/env bash
 # Create .venv and install the project with its test tools. Idempotent: a second run
 # with an unchanged pyproject.toml does nothing. `scripts/setup.sh test` (make test) also
-# installs what the tests drive: Debian's Chromium for the browser tests.
+# installs what the tests drive: Debian's Chromium for the browser tests, and Tesseract for the
+# OCR of scanned PDFs (a user without it gets scanned pages skipped, with this install as reason).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ "${1:-}" = test ] && [ ! -x /usr/bin/chromium ]; then
+if [ "${1:-}" = test ]; then
   # Playwright cannot download a browser of its own here; the tests drive Debian's.
-  if [ "$(id -u)" -eq 0 ]; then
-    apt-get update -q
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver
-  else
-    echo "setup: the browser tests need Chromium; run: sudo apt-get install -y chromium chromium-driver" >&2
-    exit 1
+  missing=()
+  [ -x /usr/bin/chromium ] || missing+=(chromium chromium-driver)
+  command -v tesseract >/dev/null || missing+=(tesseract-ocr tesseract-ocr-eng)
+  if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" -eq 0 ]; then
+      apt-get update -q
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
+    else
+      echo "setup: the tests need Chromium and Tesseract; run: sudo apt-get install -y ${missing[*]}" >&2
+      exit 1
+    fi
   fi
 fi
 PY=${PYTHON:-python3}

@@ -34,6 +34,7 @@ HEAVY = {
     "faiss": "index/dense.py",
     "sentence_transformers": "index/embedding.py",
     "torch": "index/embedding.py",
+    "onnxruntime": "index/onnx_embedding.py",
     "tiktoken": "index/tokens.py",
     "bm25s": "index/sparse.py",
     "Stemmer": "index/sparse.py",
@@ -41,6 +42,9 @@ HEAVY = {
     "gradio": "ui/app.py",
     "spacy": "qa/answer/short/nlp.py",
     "llama_cpp": "qa/llm/local.py",
+    "pypdfium2": "index/formats/pdfium.py",
+    "pptx": "index/formats/pptx.py",
+    "openpyxl": "index/formats/xlsx.py",
 }
 
 

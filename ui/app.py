@@ -3,7 +3,8 @@
 What each event does is in ``ui.handlers`` (plain values in, plain values out); here they become
 components, toasts and gradio's "leave as it is" (``gr.skip()``). Answers, sources and details are
 HTML built by ``ui.render`` (document text escaped there); the chat bubbles are shown without
-markdown rendering, so nothing a document says becomes markup.
+markdown rendering, so nothing a document says becomes markup. Pages of cited PDFs are served by
+this same server (``PAGE_ROUTE``, from ``ui.pages``), so the page loads nothing from elsewhere.
 """
 
 from __future__ import annotations
@@ -20,36 +21,14 @@ from dataclasses import dataclass
 import gradio as gr
 
 from qa.engine import Engine
-from ui import handlers
+from ui import handlers, render
 from ui.handlers import ChatView, Panels, Source
+from ui.pages import PAGE_ROUTE, PageImages, PageNotFound
 from ui.session import ChatState  # not under TYPE_CHECKING: gradio resolves the handlers' annotations
+from ui.styles import CSS
 from ui.uploads import UPLOAD_SUFFIXES, Uploads
 
 log = logging.getLogger(__name__)
-
-CSS = """
-#qa-chat .qa-quote { white-space: normal; }
-#qa-chat .qa-marker { color: var(--color-accent); font-weight: 600; }
-#qa-chat .qa-query, .qa-status { color: var(--body-text-color-subdued); font-size: 0.9em; margin-top: .4em; }
-#qa-chat .qa-abstain { border-left: 3px solid #d97706; padding-left: .5em; }
-#qa-chat .qa-error { color: #b91c1c; }
-#qa-chat .qa-unsupported { text-decoration: underline wavy #b91c1c; background: #fee2e2; }
-#qa-chat .qa-unsupported-mark { color: #b91c1c; font-weight: 600; }
-#qa-chat .qa-unsupported-note, #qa-chat .qa-fallback, #qa-chat .qa-generating {
-  color: var(--body-text-color-subdued); font-size: 0.9em; margin-top: .4em; }
-#qa-chat .qa-fallback { border-left: 3px solid #d97706; padding-left: .5em; }
-.qa-passage { white-space: normal; line-height: 1.5; }
-mark.qa-cited { background: #fde68a; color: inherit; padding: 0 .1em; }
-strong.qa-short { text-decoration: underline; }
-.qa-source-head { font-size: .9em; margin-bottom: .4em; }
-.qa-title { font-weight: 600; }
-.qa-snippet { color: var(--body-text-color-subdued); font-size: .9em; }
-table.qa-retrieval { width: 100%; table-layout: fixed; }
-table.qa-retrieval th:first-child { width: 2.2em; }
-table.qa-retrieval th:nth-child(n+2):nth-child(-n+4) { width: 4.6em; }
-table.qa-retrieval td.qa-num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-.qa-source, table.qa-retrieval td { overflow-wrap: anywhere; }
-"""
 
 # System fonts only: the default theme would fetch web fonts from the internet.
 THEME = gr.themes.Default(
@@ -94,7 +73,7 @@ class Page:
         return [self.citations, self.source, self.details, self.answer_json]
 
 
-def build_app(engine: Engine, uploads: Uploads, *, demo: bool = False) -> gr.Blocks:
+def build_app(engine: Engine, uploads: Uploads, *, demo: bool = False, pages: PageImages | None = None) -> gr.Blocks:
     with gr.Blocks(title="qa — cited answers", analytics_enabled=False) as app:
         gr.HTML(_hint(demo), elem_id="qa-hint")
         status = gr.HTML(handlers.status(engine), elem_id="qa-status")
@@ -107,7 +86,7 @@ def build_app(engine: Engine, uploads: Uploads, *, demo: bool = False) -> gr.Blo
         documents = _documents(uploads)
         settings = _settings(engine)
         page = Page(status=status, state=state, **chat, **sources, **documents, **settings)
-        _wire_chat(page, engine)
+        _wire_chat(page, engine, pages)
         _wire_uploads(page, engine, uploads)
         app.load(lambda: handlers.status(engine), None, status, api_visibility="private")
         # Another session's upload changes the index too; a cheap re-read keeps this line true.
@@ -151,7 +130,8 @@ def _sources_column() -> dict:
         choices=[],
         elem_id="qa-citations",
     )
-    source = gr.HTML(empty.html, elem_id="qa-source")
+    # Its script turns the pages of a PDF's page view; no click goes to the server.
+    source = gr.HTML(empty.html, elem_id="qa-source", js_on_load=render.PAGE_SCRIPT)
     with gr.Accordion("Retrieval details (scores of each passage)", open=False, elem_id="qa-details"):
         details = gr.HTML(empty.details, elem_id="qa-retrieval")
     with gr.Accordion("Answer as JSON", open=False):
@@ -185,10 +165,10 @@ def _settings(engine: Engine) -> dict:
     return {"passages": passages, "mode": mode}
 
 
-def _wire_chat(page: Page, engine: Engine) -> None:
+def _wire_chat(page: Page, engine: Engine, pages: PageImages | None) -> None:
     def on_ask(text: str, n_passages: float, answer_mode: str, chat: ChatState | None):
         # A generator: LLM answers are shown as they are written, then replaced by the checked answer.
-        for view in handlers.ask(engine, chat, text, n_passages, answer_mode):
+        for view in handlers.ask(engine, chat, text, n_passages, answer_mode, pages):
             yield (view.question, *_chat_values(view))
 
     ask_outputs = [page.question, page.chatbot, page.query, *page.panels, page.state]
@@ -267,9 +247,11 @@ def launch(
     port: int = 7860,
     demo: bool = False,
     block: bool = True,
+    pages: PageImages | None = None,
 ) -> gr.Blocks:
-    """Start the server; with ``block`` it serves until interrupted."""
-    app = build_app(engine, uploads, demo=demo)
+    """Start the server; with ``block`` it serves until interrupted. With ``pages``, sources in PDFs
+    are also shown on their rendered page, served by this server at ``PAGE_ROUTE``."""
+    app = build_app(engine, uploads, demo=demo, pages=pages)
     # Two questions at a time: each is one short model call, and the machine has two cores.
     app.queue(default_concurrency_limit=2)
     app.launch(
@@ -285,9 +267,33 @@ def launch(
         theme=THEME,
         css=CSS,
     )
+    if pages is not None:
+        # Added once the app exists (launch creates it); no page URL is handed out before this returns.
+        _serve_pages(app.app, pages)
     if block:
         app.block_thread()
     return app
+
+
+def _serve_pages(server, pages: PageImages) -> None:
+    """``GET PAGE_ROUTE`` on gradio's own FastAPI app: a page of an indexed PDF as PNG, 404 otherwise."""
+    from fastapi import Response
+
+    safe = {"X-Content-Type-Options": "nosniff"}
+
+    def page_png(doc_key: str, page: str) -> Response:
+        try:
+            png = pages.png(doc_key, page)
+        except PageNotFound as missing:
+            log.info("page %s/%s not served: %s", doc_key[:40], page[:12], missing.reason)
+            return Response("no such page", status_code=404, media_type="text/plain", headers=safe)
+        except Exception:
+            log.exception("rendering page %s of %s failed", page[:12], doc_key[:40])
+            return Response("the page could not be rendered", status_code=500, media_type="text/plain", headers=safe)
+        # The URL carries the file's version, so a browser may keep the picture.
+        return Response(png, media_type="image/png", headers={**safe, "Cache-Control": "private, max-age=86400"})
+
+    server.add_api_route(PAGE_ROUTE, page_png, methods=["GET"], include_in_schema=False)
 
 
 def warm_up_server(app: gr.Blocks) -> None:

@@ -14,8 +14,10 @@ from pathlib import Path
 
 from qa.core.answers import Answer
 from qa.core.errors import QAError
+from qa.core.types import Span
 from qa.engine import Engine
 from ui import render
+from ui.pages import PageImages, PageNote, PageView
 from ui.session import MAX_PASSAGES, ChatState, Finished, available_modes, stream_ask
 from ui.uploads import Uploads
 
@@ -95,10 +97,24 @@ def status(engine: Engine) -> str:
     )
 
 
-def source_view(answer: Answer | None, key: str | None) -> Source:
-    """``answer``'s source ``key`` (its first one for None); the empty panels for no answer."""
+def source_view(answer: Answer | None, key: str | None, pages: PageImages | None = None) -> Source:
+    """``answer``'s source ``key`` (its first one for None); the empty panels for no answer.
+
+    With ``pages``, a span drawn on PDF pages is also shown on its rendered page.
+    """
     as_json = None if answer is None else answer.to_json()
-    return Source(render.source_html(answer, key), render.retrieval_html(answer), as_json)
+    page = _page_view(render.span_of(answer, key), pages)
+    return Source(render.source_html(answer, key, page), render.retrieval_html(answer), as_json)
+
+
+def _page_view(span: Span | None, pages: PageImages | None) -> PageView | PageNote | None:
+    if span is None or pages is None:
+        return None
+    try:
+        return pages.view(span)
+    except Exception:  # a file pdfium chokes on must not cost the text view
+        log.exception("page view of %r failed", span.doc_id)
+        return PageNote("the page could not be rendered")
 
 
 def panels(chat: ChatState | None, answer: Answer | None) -> Panels:
@@ -107,16 +123,18 @@ def panels(chat: ChatState | None, answer: Answer | None) -> Panels:
         return Panels([], None, source_view(None, None))
     choice = chat.first_source(answer)
     key = choice.partition(":")[2] if choice else None
-    return Panels(chat.source_choices(), choice, source_view(answer, key))
+    return Panels(chat.source_choices(), choice, source_view(answer, key, chat.pages))
 
 
-def ask(engine: Engine, chat: ChatState | None, text: str, passages: float, mode: str) -> Iterator[ChatView]:
-    """Answer ``text`` in ``chat`` (a new one on a session's first question).
+def ask(
+    engine: Engine, chat: ChatState | None, text: str, passages: float, mode: str, pages: PageImages | None = None
+) -> Iterator[ChatView]:
+    """Answer ``text`` in ``chat`` (a new one on a session's first question, showing PDF ``pages``).
 
     LLM answers are yielded as they are written, then replaced by the checked answer; other
     modes yield once.
     """
-    chat = chat or ChatState(engine)
+    chat = chat or ChatState(engine, pages)
     if not (text or "").strip():
         yield ChatView(chat, chat.messages, question=text, warning="Type a question first.")
         return
@@ -163,7 +181,7 @@ def choose_source(chat: ChatState | None, choice: str | None) -> Source | None:
     answer, key = (None, None) if chat is None or not choice else chat.source(choice)
     if answer is None:
         return None
-    return source_view(answer, key)
+    return source_view(answer, key, chat.pages)
 
 
 def reset(chat: ChatState | None) -> ChatView:

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from qa.core.answers import Answer, Citation
-from qa.core.types import Hit
+from qa.core.types import Hit, Span
+from ui.pages import PageNote, PageView
 
 if TYPE_CHECKING:
     from ui.uploads import IngestResult
@@ -165,39 +166,93 @@ def _highlighted(text: str, offset: int, citation: Citation, short: tuple[int, i
     )
 
 
-def source_html(answer: Answer | None, key: str | None) -> str:
-    """The Sources panel for one choice of ``source_choices``: where the passage is and the passage itself."""
+def span_of(answer: Answer | None, key: str | None) -> Span | None:
+    """The citation or passage that ``source_choices`` key ``key`` names (the first one for None)."""
     if answer is None:
-        return '<div class="qa-sources-empty">Ask a question: its sources appear here.</div>'
+        return None
     if key is None:
         choices = source_choices(answer)
-        if not choices:
-            return '<div class="qa-sources-empty">No passages were retrieved.</div>'
-        key = choices[0].key
-    kind, number = key[0], int(key[1:])
-    if kind == "c":
-        citation = next((c for c in answer.citations if c.n == number), None)
-        if citation is None:
-            return '<div class="qa-sources-empty">No such citation.</div>'
+        key = choices[0].key if choices else None
+    if not key or key[0] not in "ch" or not key[1:].isdigit():
+        return None
+    number = int(key[1:])
+    if key[0] == "c":
+        return next((c for c in answer.citations if c.n == number), None)
+    return answer.hits[number - 1] if 1 <= number <= len(answer.hits) else None
+
+
+def source_html(answer: Answer | None, key: str | None, page: PageView | PageNote | None = None) -> str:
+    """The Sources panel for one choice of ``source_choices``: where the passage is, the passage itself,
+    and, for a PDF, the page it stands on (``page``) or why that page cannot be shown."""
+    if answer is None:
+        return '<div class="qa-sources-empty">Ask a question: its sources appear here.</div>'
+    span = span_of(answer, key)
+    if span is None:
+        empty = "No passages were retrieved." if key is None else "No such source."
+        return f'<div class="qa-sources-empty">{empty}</div>'
+    key = key or source_choices(answer)[0].key
+    if isinstance(span, Citation):
         short = None
         sa = answer.short_answer
-        if sa is not None and sa.doc_id == citation.doc_id and citation.start <= sa.start and sa.end <= citation.end:
+        if sa is not None and sa.doc_id == span.doc_id and span.start <= sa.start and sa.end <= span.end:
             short = (sa.start, sa.end)
-        hit = _containing_hit(citation, answer.hits)
-        text, offset = (hit.text, hit.start) if hit is not None else (citation.text, citation.start)
-        head = _where(citation.title, citation.source, citation.page, citation.start, citation.end)
-        return (
-            f'<div class="qa-source" data-key="{key}"><div class="qa-source-head">[{citation.n}] {head}</div>'
-            f'<div class="qa-passage">{_highlighted(text, offset, citation, short)}</div></div>'
-        )
-    if not 1 <= number <= len(answer.hits):
-        return '<div class="qa-sources-empty">No such passage.</div>'
-    hit = answer.hits[number - 1]
+        hit = _containing_hit(span, answer.hits)
+        text, offset = (hit.text, hit.start) if hit is not None else (span.text, span.start)
+        head = f"[{span.n}] {_where(span.title, span.source, span.page, span.start, span.end)}"
+        passage = _highlighted(text, offset, span, short)
+    else:
+        head = f"closest {key[1:]}: {_where(span.title, span.source, span.page, span.start, span.end)}"
+        passage = esc(span.text)
     return (
-        f'<div class="qa-source" data-key="{key}"><div class="qa-source-head">closest {number}: '
-        f"{_where(hit.title, hit.source, hit.page, hit.start, hit.end)}</div>"
-        f'<div class="qa-passage">{esc(hit.text)}</div></div>'
+        f'<div class="qa-source" data-key="{key}"><div class="qa-source-head">{head}</div>'
+        f'<div class="qa-passage">{passage}</div>{page_html(page)}</div>'
     )
+
+
+def page_html(page: PageView | PageNote | None) -> str:
+    """The rendered page with the span's rectangles over it (in percent of the picture, so they scale
+    with it); only the rectangles of the page on show are visible. ``PAGE_SCRIPT`` turns the pages."""
+    if page is None:
+        return ""
+    if isinstance(page, PageNote):
+        return f'<div class="qa-page-note">Page view unavailable: {esc(page.text)}.</div>'
+    boxes = "".join(
+        f'<div class="qa-box" data-page="{b.page}"{"" if b.page == page.page else " hidden"} style="'
+        f"left:{100 * b.x0:.3f}%;top:{100 * b.y0:.3f}%;width:{100 * (b.x1 - b.x0):.3f}%;"
+        f'height:{100 * (b.y1 - b.y0):.3f}%"></div>'
+        for b in page.boxes
+    )
+    first, last = " disabled" if page.page <= 1 else "", " disabled" if page.page >= page.pages else ""
+    return (
+        f'<figure class="qa-page" data-src="{page.src}" data-version="{page.version}" data-page="{page.page}" '
+        f'data-pages="{page.pages}"><div class="qa-page-nav">'
+        f'<button type="button" class="qa-page-prev" data-step="-1"{first}>◀ previous page</button>'
+        f'<span class="qa-page-label">page <span class="qa-page-number">{page.page}</span> of {page.pages}</span>'
+        f'<button type="button" class="qa-page-next" data-step="1"{last}>next page ▶</button></div>'
+        f'<div class="qa-page-frame"><img class="qa-page-image" src="{page.url(page.page)}" '
+        f'alt="page {page.page} of the document">{boxes}</div>'
+        "<figcaption>Highlighted: where the marked text above stands on the page.</figcaption></figure>"
+    )
+
+
+# Turns the pages of a page view in the browser (gr.HTML's js_on_load: ``element`` is the panel, which
+# stays while its content is replaced, so one delegated listener serves every page view shown).
+PAGE_SCRIPT = """
+element.addEventListener('click', (event) => {
+  const button = event.target.closest('.qa-page-nav button');
+  if (!button || !element.contains(button)) return;
+  const figure = button.closest('figure.qa-page');
+  const pages = Number(figure.dataset.pages);
+  const page = Math.min(pages, Math.max(1, Number(figure.dataset.page) + Number(button.dataset.step)));
+  figure.dataset.page = String(page);
+  figure.querySelector('img.qa-page-image').src = figure.dataset.src + page + '.png?v=' + figure.dataset.version;
+  figure.querySelector('img.qa-page-image').alt = 'page ' + page + ' of the document';
+  figure.querySelector('.qa-page-number').textContent = String(page);
+  figure.querySelectorAll('.qa-box').forEach((box) => { box.hidden = box.dataset.page !== String(page); });
+  figure.querySelector('.qa-page-prev').disabled = page <= 1;
+  figure.querySelector('.qa-page-next').disabled = page >= pages;
+});
+"""
 
 
 def retrieval_html(answer: Answer | None) -> str:

@@ -16,6 +16,7 @@ from qa.answer.chat import ChatSession
 from qa.core.answers import Answer
 from qa.core.errors import QAError
 from qa.engine import Engine
+from ui.pages import PageImages
 from ui.render import answer_message_html, error_message_html, generating_html, source_choices, user_message_html
 
 # Every answer mode; "llm" is offered only when the server was started with a language model.
@@ -28,8 +29,9 @@ def available_modes(engine: Engine) -> tuple[str, ...]:
 
 
 class ChatState:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, pages: PageImages | None = None) -> None:
         self.engine = engine
+        self.pages = pages  # the server's rendered PDF pages (None: sources as text only)
         self.chat = ChatSession(engine.answerer())
         self.messages: list[dict] = []  # gradio's {"role", "content"} messages
         self.answers: list[Answer | None] = []  # one per assistant message (None for an error)

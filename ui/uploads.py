@@ -19,13 +19,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from index.loaders import Skipped
+from index.loaders import DOCUMENT_SUFFIXES, Skipped
 from index.update import update_index
 from qa.core.errors import UploadRejected
 from qa.core.types import Document
 from qa.engine import Engine
 
-UPLOAD_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx")
+UPLOAD_SUFFIXES = DOCUMENT_SUFFIXES  # every format the indexer reads, except the benchmark corpora
 UPLOAD_PREFIX = "uploads/"
 DEFAULT_MAX_MB = 25
 _MAX_NAME = 120

@@ -2,7 +2,7 @@
 
 Each reader takes a path plus the ``doc_id`` and ``source`` chosen by ``index.loaders`` and
 returns a :class:`qa.core.types.Document`, or raises ``UnreadableFile`` with a short reason a person
-can act on. A heavy library (pypdf, python-docx, trafilatura) is imported only by its own
+can act on. A heavy library (pypdfium2, python-docx, python-pptx, openpyxl) is imported only by its own
 module, so importing this package costs nothing and one missing library disables one format.
 """
 

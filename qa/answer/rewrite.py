@@ -37,6 +37,10 @@ _DEMONSTRATIVE = _words("this that these those")
 _OBJECT = _words("it them him")
 _BE = _words("is are was were be been being isn't aren't wasn't weren't")
 _AUX = _BE | _words("do does did has have had can could will would shall should may might must")
+# A noun after these introduces its own referent ("each application", "a parser"): a possessive
+# after it points at that noun, not at the conversation.
+_INTRODUCING = _words("each every all any some no both a an")
+_POSSESSIVE = _words("its their his")
 _ELLIPSIS_OPENERS = ("and ", "what about ", "how about ", "what of ", "and what about ", "also ")
 # Words that say what kind of answer is wanted, not what the question is about.
 _GENERIC = _words(
@@ -241,6 +245,9 @@ def _parse(question: str) -> _Parsed:
             # "Which Olympics did it host?": a subject pronoun after the auxiliary cannot be the
             # wh-phrase before it, so a name there is no antecedent.
             local = False
+        elif word in _POSSESSIVE and _introduced_before(lower, k):
+            # "Where does each application install its source file?" names its own subject.
+            local = True
         elif word in _OBJECT:
             # Binding: "What did Microsoft rename it to?" - an object pronoun is never the subject
             # of its own clause, and a question rarely has another name for it to point at.
@@ -273,6 +280,11 @@ def _parse(question: str) -> _Parsed:
     elliptical = opener.startswith(_ELLIPSIS_OPENERS) or (not own_words and not entities and not anaphors)
     has_number = any(any(c.isdigit() for c in w) for w in lower)
     return _Parsed(tuple(p for _, p in entities), tuple(words), tuple(anaphors), elliptical, has_number)
+
+
+def _introduced_before(lower: list[str], k: int) -> bool:
+    """Whether a determiner + content word that introduces a referent comes before word ``k``."""
+    return any(lower[i] in _INTRODUCING and lower[i + 1] not in STOPWORDS for i in range(k - 1))
 
 
 def _capitalised(word: str) -> bool:

@@ -199,7 +199,7 @@ def _evaluate_on(
         with tqdm(desc="indexing gold corpus", unit="doc", file=sys.stderr, disable=None) as bar:
             build_gold_index(gold, root, embedder, on_document=lambda *_: bar.update(1))
     engine = Engine(root, embedder, llm=llm)
-    unknown = sorted({d for q in gold.questions for d in q.doc_ids} - set(engine.index.manifest.documents))
+    unknown = sorted({d for q in gold.questions for d in q.doc_ids if d not in engine.index.hashes})
     if unknown:
         # Usually ids written differently from the index's (paths relative to another folder).
         print(

@@ -22,6 +22,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     build.add_argument("--chunk-tokens", type=int, default=None, help="tokens per chunk (default 200)")
     build.add_argument("--overlap-tokens", type=int, default=None, help="tokens shared by neighbours (default 40)")
     build.add_argument("--embedder", default="all-MiniLM-L6-v2", help="all-MiniLM-L6-v2 (default) or hashing:<dim>")
+    build.add_argument(
+        "--backend",
+        choices=("torch", "onnx"),
+        default="torch",
+        help="what runs the model: torch (default) or onnx (ONNX Runtime, int8 weights; queries use the index's own)",
+    )
     build.add_argument("--strict", action="store_true", help="exit 3 if any file was skipped")
     build.add_argument("--json", action="store_true", help="print the build summary as JSON")
     build.set_defaults(run=_build_command)
@@ -35,6 +41,9 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--rebuild", action="store_true", help="full rebuild, e.g. for an index made with another embedder or chunker"
     )
     update.add_argument("--embedder", default=None, help="default: the index's own (all-MiniLM-L6-v2 for a new one)")
+    update.add_argument(
+        "--backend", choices=("torch", "onnx"), default=None, help="default: the index's own (torch for a new one)"
+    )
     update.add_argument("--chunk-tokens", type=int, default=None, help="default: the index's own (200 for a new one)")
     update.add_argument("--overlap-tokens", type=int, default=None, help="default: the index's own (40 for a new one)")
     update.add_argument("--strict", action="store_true", help="exit 3 if any file was skipped")
@@ -55,7 +64,8 @@ def _build_command(args: argparse.Namespace) -> int:
         args.chunk_tokens if args.chunk_tokens is not None else defaults.max_tokens,
         args.overlap_tokens if args.overlap_tokens is not None else defaults.overlap_tokens,
     )
-    report = build_with_progress(args.paths, index_path(args), embedder_by_name(args.embedder), chunker)
+    embedder = embedder_by_name(args.embedder, args.backend)
+    report = build_with_progress(args.paths, index_path(args), embedder, chunker)
     if args.json:
         print_json(report.to_json())
     else:
@@ -68,11 +78,12 @@ def _build_command(args: argparse.Namespace) -> int:
 
 def _update_command(args: argparse.Namespace) -> int:
     from index.chunking import ChunkerSettings
-    from index.embedding import MINILM_NAME, embedder_by_name
+    from index.embedding import BACKENDS, MINILM_NAME, embedder_by_name
 
     root = index_path(args)
-    own_embedder, own_chunker = _index_settings(root)
-    embedder = embedder_by_name(args.embedder or own_embedder or MINILM_NAME)
+    own_embedder, own_backend, own_chunker = _index_settings(root)
+    backend = args.backend or (own_backend if own_backend in BACKENDS else "torch")
+    embedder = embedder_by_name(args.embedder or own_embedder or MINILM_NAME, backend)
     chunker = None
     if args.chunk_tokens is not None or args.overlap_tokens is not None or args.rebuild:
         base = own_chunker or ChunkerSettings()  # --rebuild keeps the index's settings but for those given
@@ -105,7 +116,7 @@ def _update_command(args: argparse.Namespace) -> int:
 
 
 def _index_settings(root: Path):
-    """The embedder name and chunker of the index at ``root``, None for each when there is no
+    """The embedder name, backend and chunker of the index at ``root``, None for each when there is no
     readable index (a missing or other-format one: the update or rebuild then says what to do)."""
     from index.chunking import ChunkerSettings
     from index.store import IndexDir
@@ -113,9 +124,10 @@ def _index_settings(root: Path):
 
     try:
         manifest = IndexDir(root).manifest()
-        return manifest.embedder["name"], ChunkerSettings(**manifest.chunker)
+        recorded = manifest.embedder
+        return recorded["name"], recorded.get("backend", "torch"), ChunkerSettings(**manifest.chunker)
     except (QAError, OSError, ValueError, KeyError, TypeError):
-        return None, None
+        return None, None, None
 
 
 def _progress(bar):
@@ -165,7 +177,11 @@ def _info_command(args: argparse.Namespace) -> int:
     print(f"index       {info['index']} ({info['generation']})")
     print(f"documents   {manifest.counts['documents']}   chunks {manifest.counts['chunks']}")
     print(f"embedder    {manifest.embedder['name']} ({manifest.embedder['fingerprint']}, {manifest.embedder['dim']}-d)")
+    recorded = manifest.embedder
+    print(f"backend     {recorded.get('backend', 'torch')} (quantization {recorded.get('quantization', 'none')})")
     print(f"chunker     {manifest.chunker}   index text: {manifest.index_text}")
+    dense = manifest.dense
+    print(f"dense       {dense.get('kind', 'exact')} search ({dense.get('factory', 'flat inner product')})")
     print(f"created     {manifest.created_at}   format {manifest.format_version}")
     print(f"skipped     {len(manifest.skipped)} files at build time")
     return 0

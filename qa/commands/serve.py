@@ -46,8 +46,11 @@ def _serve_command(args: argparse.Namespace) -> int:
     uploads = Uploads(engine, uploads_dir, max_bytes=int(max_mb * 2**20))
 
     from ui.app import launch, warm_up_server
+    from ui.pages import PageImages, default_cache_dir
 
-    app = launch(engine, uploads, host=args.host, port=args.port, demo=demo, block=False)
+    # Cited PDFs are shown on their page, rendered from the file they were indexed from.
+    pages = PageImages(lambda: engine.index.documents, default_cache_dir())
+    app = launch(engine, uploads, host=args.host, port=args.port, demo=demo, block=False, pages=pages)
     url = f"http://{args.host}:{args.port}/"
     print(f"qa: page up at {url} after {time.perf_counter() - began:.1f}s; loading the model", flush=True)
     # gradio's own first-request set-up overlaps with the model load (the question waits for the model).
@@ -98,13 +101,14 @@ def _ensure_demo_index(root: Path):
     (a newer checkout); the embedder loaded for that, None when nothing had to be embedded."""
     from index.loaders import iter_sources
     from index.store import IndexDir
+    from index.tables import document_state
     from qa.core.types import Document
 
     index_dir = IndexDir(root)
     if index_dir.exists():
-        stored = index_dir.manifest().documents
-        guide = {d.doc_id: d.content_hash for d in iter_sources([DEMO_CORPUS]) if isinstance(d, Document)}
-        if all(stored.get(doc_id) == digest for doc_id, digest in guide.items()):
+        stored = index_dir.hashes()
+        guide = [d for d in iter_sources([DEMO_CORPUS]) if isinstance(d, Document)]
+        if all(stored.state(d.doc_id) == document_state(d) for d in guide):
             return None
     from index.embedding import MiniLMEmbedder
     from index.update import update_index

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 INDEX_ENV = "QA_INDEX"
+CACHE_ENV = "QA_CACHE"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEMO_CORPUS = PROJECT_ROOT / "docs" / "guide"
 
@@ -22,3 +23,12 @@ def demo_index_dir() -> Path:
     """The demo corpus's own index, kept apart from the user's."""
     data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(data_home) / "qa" / "demo-index"
+
+
+def default_cache_dir() -> Path:
+    """Files the project derives and can always make again (the onnx backend's exported model):
+    ``$QA_CACHE``, else ``$XDG_CACHE_HOME/qa``, else ``~/.cache/qa``."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    cache_home = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache_home) / "qa"

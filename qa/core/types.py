@@ -7,6 +7,7 @@ against them: ``document.text[chunk.start:chunk.end] == chunk.text``.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -22,11 +23,53 @@ def content_hash(text: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class PageSpan:
-    """Characters ``[start, end)`` of a document's text came from PDF page ``page`` (1-based)."""
+    """Characters ``[start, end)`` of a document's text came from page ``page`` (1-based).
+
+    A page is a PDF page, a slide or a sheet. ``navigation`` marks a table-of-contents or index
+    page: its text stays (offsets of later pages must not move) but it is never chunked, so it is
+    never retrieved or quoted as evidence.
+    """
 
     page: int
     start: int
     end: int
+    navigation: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Box:
+    """A rectangle on page ``page``, in fractions of the page's width and height, origin top-left.
+
+    Fractions (not points or pixels) so a page rendered at any size can draw it.
+    """
+
+    page: int
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+
+    def to_json(self) -> dict:
+        return {
+            "page": self.page,
+            "x0": round(self.x0, 4),
+            "y0": round(self.y0, 4),
+            "x1": round(self.x1, 4),
+            "y1": round(self.y1, 4),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class TextBox:
+    """Characters ``[start, end)`` of a document's text were drawn in ``box`` (one word or line run).
+
+    A character inside a run is placed by linear interpolation along the run, so a span that cuts
+    a run gets the part of the box its characters cover.
+    """
+
+    start: int
+    end: int
+    box: Box
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,10 +82,13 @@ class Document:
     text: str
     pages: tuple[PageSpan, ...] = ()
     content_hash: str = field(default="")
+    boxes: tuple[TextBox, ...] = ()  # ordered by start; only for formats drawn on pages (PDF, OCR)
+    _box_ends: tuple[int, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.content_hash:
             object.__setattr__(self, "content_hash", content_hash(self.text))
+        object.__setattr__(self, "_box_ends", tuple(run.end for run in self.boxes))
 
     def page_at(self, offset: int) -> int | None:
         """The PDF page holding character ``offset``, or None for documents without pages."""
@@ -53,10 +99,51 @@ class Document:
             return self.pages[-1].page
         return None
 
+    def boxes_for(self, start: int, end: int) -> tuple[Box, ...]:
+        """Where ``text[start:end]`` stands on its pages: one rectangle per line it covers."""
+        if not self.boxes or start >= end:
+            return ()
+        first = bisect.bisect_right(self._box_ends, start)
+        parts: list[Box] = []
+        for run in self.boxes[first:]:
+            if run.start >= end:
+                break
+            lo, hi = max(start, run.start), min(end, run.end)
+            if lo >= hi:
+                continue
+            width = (run.box.x1 - run.box.x0) / max(1, run.end - run.start)
+            part = Box(
+                run.box.page,
+                run.box.x0 + width * (lo - run.start),
+                run.box.y0,
+                run.box.x0 + width * (hi - run.start),
+                run.box.y1,
+            )
+            parts.append(part)
+        return _merge_lines(parts)
+
     def quote(self, start: int, end: int) -> str:
         if not 0 <= start <= end <= len(self.text):
             raise SpanMismatch(f"span [{start}, {end}) is outside document {self.doc_id!r} of length {len(self.text)}")
         return self.text[start:end]
+
+
+def _merge_lines(parts: list[Box]) -> tuple[Box, ...]:
+    """Runs that follow each other on one line of a page become one rectangle."""
+    merged: list[Box] = []
+    for box in parts:
+        last = merged[-1] if merged else None
+        same_line = (
+            last is not None
+            and last.page == box.page
+            and box.x0 >= last.x0
+            and min(last.y1, box.y1) - max(last.y0, box.y0) > 0.5 * min(last.y1 - last.y0, box.y1 - box.y0)
+        )
+        if last is not None and same_line:
+            merged[-1] = Box(last.page, last.x0, min(last.y0, box.y0), max(last.x1, box.x1), max(last.y1, box.y1))
+        else:
+            merged.append(box)
+    return tuple(merged)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +184,8 @@ class Span:
     """Characters ``[start, end)`` of a stored document, ``text == document.text[start:end]``.
 
     The one location type: a retrieved passage (Hit), a citation and a short answer are each a
-    span with a few fields more. ``page`` is the PDF page of ``start`` (None for other formats).
+    span with a few fields more. ``page`` is the page of ``start`` (None for formats without pages);
+    ``boxes`` are where the span is drawn on its pages (empty for formats not drawn on pages).
     """
 
     doc_id: str
@@ -107,6 +195,7 @@ class Span:
     start: int
     end: int
     text: str
+    boxes: tuple[Box, ...]
 
     @staticmethod
     def located(document: Document, start: int, end: int) -> dict:
@@ -122,6 +211,7 @@ class Span:
             "start": start,
             "end": end,
             "text": text,
+            "boxes": document.boxes_for(start, end),
         }
 
     def verify(self, document: Document) -> None:
@@ -142,6 +232,7 @@ class Span:
             "page": self.page,
             "start": self.start,
             "end": self.end,
+            "boxes": [box.to_json() for box in self.boxes],
         }
 
 

@@ -78,8 +78,7 @@ class Retriever:
         if vector is None:
             vector = self.embedder.embed([query])[0]
         _, dense_ids = self.index.dense.search(vector, depth)
-        row_of = self.index.row_of
-        dense_rows = np.array([row_of[int(i)] for i in dense_ids], dtype=np.int64)
+        dense_rows = self.index.dense.rows(dense_ids)
         bm25_all = self.index.sparse.scores(query)
         depth = min(depth, len(bm25_all))
         bm25_rows = np.argpartition(-bm25_all, depth - 1)[:depth] if depth else np.zeros(0, dtype=np.int64)
@@ -102,6 +101,7 @@ class Retriever:
             start=start,
             end=end,
             text=doc.quote(start, end),
+            boxes=doc.boxes_for(start, end),
             score=score,
             scores=Scores(dense=float(candidates.dense[i]), bm25=float(candidates.bm25[i])),
         )

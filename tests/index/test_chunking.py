@@ -13,7 +13,7 @@ from index.chunking import ChunkerSettings, chunk_document
 from index.sentences import sentence_spans
 from index.tokens import count_tokens
 from qa.core.errors import QAError, SpanMismatch
-from qa.core.types import Chunk, Document
+from qa.core.types import Chunk, Document, PageSpan
 
 SMALL = ChunkerSettings(max_tokens=24, overlap_tokens=6)
 
@@ -121,3 +121,14 @@ def test_settings_are_validated() -> None:
 def test_a_chunk_whose_text_does_not_match_its_span_is_refused() -> None:
     with pytest.raises(SpanMismatch, match="'d'"):
         Chunk("d", 0, 5, "abc", 1)
+
+
+def test_table_of_contents_pages_get_no_chunk_and_no_chunk_spans_them() -> None:
+    intro = "The parser reads the header first. It then checks the length field."
+    toc = "Contents\n\nHeader . . . . . 3\n\nLength . . . . . 4"
+    body = "The length field holds the size in bytes. A zero length means the end."
+    text = f"{intro}\n\n{toc}\n\n{body}"
+    a, b = len(intro), len(intro) + 2 + len(toc)
+    pages = (PageSpan(1, 0, a), PageSpan(2, a + 2, b, navigation=True), PageSpan(3, b + 2, len(text)))
+    chunks = chunk_document(Document("m.pdf", "M", "m.pdf", text, pages), ChunkerSettings(max_tokens=200))
+    assert [c.text for c in chunks] == [intro, body]

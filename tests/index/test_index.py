@@ -11,9 +11,10 @@ import pytest
 
 from index.build import build_index
 from index.chunking import ChunkerSettings
-from index.dense import DenseIndex
+from index.dense import DenseIndex, DenseSettings
 from index.embedding import HashingEmbedder
 from index.store import IndexDir
+from index.tables import document_state
 from qa.core.errors import BadQuery, IndexMismatch, IndexNotFound
 from qa.core.types import Document, PageSpan
 from qa.search.fusion import FusionSettings
@@ -42,10 +43,19 @@ def built(tmp_path: Path, fake_embedder: HashingEmbedder) -> Path:
 def test_build_writes_a_manifest_and_a_current_generation(built: Path, fake_embedder: HashingEmbedder) -> None:
     index_dir = IndexDir(built)
     manifest = index_dir.manifest()
-    assert manifest.format_version == 1
-    assert manifest.embedder == {"name": "hashing:64", "dim": 64, "fingerprint": "hashing:64"}
+    assert manifest.format_version == 2
+    assert manifest.embedder == {
+        "name": "hashing:64",
+        "dim": 64,
+        "fingerprint": "hashing:64",
+        "backend": "numpy",
+        "quantization": "none",
+    }
     assert manifest.chunker == {"max_tokens": 12, "overlap_tokens": 0, "tokenizer": "cl100k_base"}
-    assert manifest.documents == {d.doc_id: d.content_hash for d in DOCS}
+    assert manifest.dense == {"kind": "exact", **DenseSettings().to_json()}
+    hashes = index_dir.hashes()  # in their own table, not in the manifest
+    assert "documents" not in json.loads((index_dir.current() / "manifest.json").read_text())
+    assert all(hashes.state(d.doc_id) == document_state(d) for d in DOCS) and len(hashes) == len(DOCS)
     stored = index_dir.load(fake_embedder)
     assert manifest.counts == {
         "documents": 4,
@@ -75,7 +85,7 @@ def test_hits_are_exact_spans_with_pages(built: Path, fake_embedder: HashingEmbe
     hit = retriever.search("volcanoes", k=1)[0]
     assert hit.page == 1
     as_json = hit.to_json()
-    assert set(as_json) == {"doc_id", "title", "source", "page", "start", "end", "text", "score", "scores"}
+    assert set(as_json) == {"doc_id", "title", "source", "page", "start", "end", "boxes", "text", "score", "scores"}
     assert set(as_json["scores"]) == {"dense", "bm25"}
     json.dumps(as_json)
 
@@ -139,8 +149,7 @@ def test_faiss_search_matches_numpy_argsort() -> None:
     vectors = rng.normal(size=(500, 32)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     ids = rng.choice(10**12, size=500, replace=False).astype(np.int64)
-    dense = DenseIndex(32)
-    dense.add(ids, vectors)
+    dense = DenseIndex.build(ids, vectors)
     for _ in range(20):
         query = vectors[rng.integers(500)] + rng.normal(scale=0.3, size=32).astype(np.float32)
         query /= np.linalg.norm(query)

@@ -13,6 +13,7 @@ from itertools import pairwise
 from pathlib import Path
 
 import pytest
+from office_files import OFFICE_BAD, OFFICE_GOOD, office_corpus
 
 from index.build import build_index
 from index.embedding import HashingEmbedder
@@ -23,12 +24,13 @@ from qa.core.types import Document
 from qa.search.retrieval import Retriever
 
 WORKTREE = Path(__file__).resolve().parents[2]
-GOOD = {"a-glaciers.txt", "b-notes.md", "menu.txt", "report.pdf"}
+GOOD = {"a-glaciers.txt", "b-notes.md", "menu.txt", "report.pdf", *OFFICE_GOOD}
 BAD = {
     "empty.txt": "empty file",
     "image.txt": "binary file",
     "locked.pdf": "encrypted PDF",
     "tool.exe": "unsupported file type '.exe'",
+    **OFFICE_BAD,
 }
 BIG_MB = 50
 
@@ -62,6 +64,7 @@ def bad_corpus(folder: Path) -> Path:
     (folder / "tool.exe").write_bytes(b"MZ\x90\x00")
     os.symlink(folder, folder / "loop")
     (folder / "zz-late.txt").write_text("Deleted while the build runs.")
+    office_corpus(folder)
     return folder
 
 
@@ -99,6 +102,8 @@ def test_every_good_document_is_indexed_and_every_bad_one_listed(
     assert {d.doc_id for d in stored.documents} == GOOD  # the loop adds nothing twice
     assert "café" in stored.document("menu.txt").text
     assert Retriever(stored, fake_embedder).search("river sediment delta", k=1)[0].doc_id == "report.pdf"
+    sheet = Retriever(stored, fake_embedder).search("Osprey Galway", k=1)[0]
+    assert (sheet.doc_id, sheet.page) == ("ledger.xlsx", 1)
     assert [s["path"] for s in stored.manifest.skipped] == [s.path for s in report.skipped]
 
 
@@ -126,16 +131,16 @@ def test_exit_codes_and_the_listing(tmp_path: Path) -> None:
     assert rc == 0
     for name, reason in BAD.items():
         assert f"skipped {folder / name}: {reason}\n" in out
-    assert "5 files skipped" in out
+    assert f"{len(BAD) + 1} files skipped" in out  # and broken.pdf
     rc, out, _ = run_cli("index", "update", str(folder), "--index", root, "--strict", "--json")
     summary = json.loads(out)
     assert rc == 3  # --strict: the index is still written, but a skipped file fails the run
-    assert (summary["unchanged"], summary["added"]) == (4, 0)
+    assert (summary["unchanged"], summary["added"]) == (len(GOOD), 0)
     assert {Path(s["path"]).name for s in summary["skipped"]} == {*BAD, "broken.pdf"}
     (folder / "report.pdf").write_bytes(b"%PDF-1.4\n" + random.Random(4).randbytes(300))
     rc, out, _ = run_cli("index", "build", str(folder), "--index", root, "--embedder=hashing:64", "--strict")
-    assert rc == 3 and "6 files skipped" in out
-    assert set(IndexDir(Path(root)).manifest().documents) == GOOD - {"report.pdf"}
+    assert rc == 3 and f"{len(BAD) + 2} files skipped" in out
+    assert {d.doc_id for d in IndexDir(Path(root)).load().documents} == GOOD - {"report.pdf"}
 
 
 def big_text(path: Path, megabytes: int) -> int:

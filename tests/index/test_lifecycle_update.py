@@ -142,7 +142,7 @@ def test_removal_needs_prune_and_is_real(tmp_path: Path, fake_embedder: HashingE
 
     kept = update_index([docs], root, fake_embedder)
     assert (kept.kept, kept.removed, kept.unchanged) == (1, 0, 1)
-    assert "gone.txt" in IndexDir(root).manifest().documents
+    assert "gone.txt" in IndexDir(root).hashes()
 
     (docs / "new.txt").write_text("Rivers build a delta.")
     pruned = update_index([docs], root, fake_embedder, prune=True)
@@ -186,7 +186,7 @@ def test_mismatched_index_names_the_way_out(tmp_path: Path, fake_embedder: Hashi
     manifest = generation / "manifest.json"
     data = json.loads(manifest.read_text())
     manifest.write_text(json.dumps({**data, "format_version": 0}))
-    with pytest.raises(IndexMismatch, match=r"format 0 is not the supported format 1.*--rebuild"):
+    with pytest.raises(IndexMismatch, match=r"format 0 is not a supported format \(1 or 2\).*--rebuild"):
         update_index([docs], root, fake_embedder)
     assert IndexDir(root).current() == generation  # nothing published by a refused update
 
@@ -205,7 +205,7 @@ def test_engine_picks_up_an_update_and_an_old_reader_survives_pruning(
         write(docs, {f"n{i}.txt": f"Dogs bark number {i}."})
         update_index([docs], root, fake_embedder)
     assert not first.exists()
-    assert old.search("cats purr", k=1)[0].doc_id == "a.txt"  # all in memory: pruning is harmless
+    assert old.search("cats purr", k=1)[0].doc_id == "a.txt"  # mapped at load: pruning is harmless
     assert engine.retriever() is not old
     assert engine.retriever().index.manifest.counts["documents"] == 4
 
@@ -213,24 +213,24 @@ def test_engine_picks_up_an_update_and_an_old_reader_survives_pruning(
 def test_load_retries_when_its_generation_is_pruned_mid_load(
     tmp_path: Path, fake_embedder: HashingEmbedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import index.store as store
+    import index.generation as generation
 
     docs = tmp_path / "docs"
     write(docs, {"a.txt": "Cats purr when content."})
     root = tmp_path / "idx"
     update_index([docs], root, fake_embedder)
-    real_load = store.DenseIndex.load
+    real_load = generation.SparseIndex.load
     calls = []
 
-    def slow_reader(path: Path, dim: int):
+    def slow_reader(path: Path):
         if not calls:  # while this reader is half way, a writer publishes twice and prunes its generation
             calls.append(path)
             for i in range(2):
                 write(docs, {f"n{i}.txt": f"Dogs bark number {i}."})
                 update_index([docs], root, fake_embedder)
-        return real_load(path, dim)
+        return real_load(path)
 
-    monkeypatch.setattr(store.DenseIndex, "load", staticmethod(slow_reader))
+    monkeypatch.setattr(generation.SparseIndex, "load", staticmethod(slow_reader))
     stored = IndexDir(root).load(fake_embedder)
     assert not calls[0].exists()
     assert stored.manifest.counts["documents"] == 3 and len(stored.dense) == len(stored.chunks)
@@ -258,5 +258,5 @@ def test_cli_update_mismatch_and_rebuild(tmp_path: Path, capsys: pytest.CaptureF
     assert "'hashing:64' differs from 'hashing:32'" in err and "qa index update PATH... --rebuild" in err
     assert main(["index", "update", str(docs), "--index", root, "--embedder", "hashing:32", "--rebuild", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["rebuilt"] is True
-    manifest = IndexDir(Path(root)).manifest()
-    assert (manifest.embedder["name"], list(manifest.documents)) == ("hashing:32", ["b.txt"])
+    manifest, hashes = IndexDir(Path(root)).manifest(), IndexDir(Path(root)).hashes()
+    assert (manifest.embedder["name"], len(hashes), "b.txt" in hashes) == ("hashing:32", 1, True)

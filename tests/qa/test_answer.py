@@ -186,7 +186,7 @@ def test_answer_json_shape(answerer: ExtractiveAnswerer) -> None:
     data = json.loads(json.dumps(answerer.answer("Who designed the Golden Gate Bridge?").to_json()))
     assert {"question", "rewritten_query", "answer", "short_answer", "abstained", "citations", "hits"} <= set(data)
     assert data["short_answer"] == "Joseph Strauss" and data["abstained"] is False
-    assert set(data["citations"][0]) == {"n", "doc_id", "title", "source", "page", "start", "end", "quote"}
+    assert set(data["citations"][0]) == {"n", "doc_id", "title", "source", "page", "start", "end", "boxes", "quote"}
     assert data["citations"][0]["n"] == 1 and data["hits"][0]["doc_id"] == "bridge.txt"
     span = data["short_answer_span"]
     assert DOCS[2].text[span["start"] : span["end"]] == "Joseph Strauss"

@@ -13,7 +13,7 @@ import pytest
 
 from qa.cli import main
 
-HIT_KEYS = {"doc_id", "title", "source", "page", "start", "end", "text", "score", "scores"}
+HIT_KEYS = {"doc_id", "title", "source", "page", "start", "end", "boxes", "text", "score", "scores"}
 NETGUARD = Path(__file__).parents[1] / "netguard"
 
 

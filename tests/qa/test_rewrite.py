@@ -45,6 +45,9 @@ def test_empty_history_leaves_any_question_unchanged(question: str) -> None:
         "What did Joseph Priestley call the gas he liberated from mercuric oxide?",
         "How many Huguenots were there at their peak around 1562?",
         "Why did the Normans build their castles in stone?",
+        # a possessive after a noun the question introduces itself (issue 16)
+        "Where does each application install its source XML file?",
+        "What does a parser do with its input?",
         # "that" opening a clause, "there" of "there is"
         "Which gas that Priestley isolated makes candles burn brighter?",
         "How many natural reserves are there in Warsaw?",
