@@ -7,10 +7,12 @@ read: every call into it holds the one lock of ``index.formats.pdfium``, which e
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from index.formats.pdfium import LOCK as PDFIUM_LOCK
-from index.formats.pdfium import PdfDocument, PdfiumError
+from index.formats.pdfium import PdfDocument, PdfiumError, PdfPage
 from qa.core.errors import UnreadableFile
 
 MAX_WIDTH_PX = 4000  # a bound on the memory one request can ask for (4000 x 5200 RGB is ~60 MB)
@@ -30,21 +32,10 @@ def render_page_png(path: Path, page: int, width_px: int) -> bytes:
     """Page ``page`` (1-based) of the PDF at ``path`` as a PNG ``width_px`` pixels wide."""
     if not 1 <= width_px <= MAX_WIDTH_PX:
         raise ValueError(f"width {width_px} px is outside 1..{MAX_WIDTH_PX}")
-    with PDFIUM_LOCK:
-        pdf = _open(path)
-        try:
-            if not 1 <= page <= len(pdf):
-                raise ValueError(f"page {page} is outside 1..{len(pdf)}")
-            sheet = pdf[page - 1]
-            try:
-                width, _ = sheet.get_size()
-                # may_draw_forms: filled-in form fields are part of what the reader sees.
-                bitmap = sheet.render(scale=width_px / width, may_draw_forms=True)
-                image = bitmap.to_pil()
-            finally:
-                sheet.close()
-        finally:
-            pdf.close()
+    with _page(path, page) as sheet:
+        width, _ = sheet.get_size()
+        # may_draw_forms: filled-in form fields are part of what the reader sees.
+        image = sheet.render(scale=width_px / width, may_draw_forms=True).to_pil()
     out = io.BytesIO()
     image.save(out, format="PNG")
     return out.getvalue()
@@ -52,17 +43,26 @@ def render_page_png(path: Path, page: int, width_px: int) -> bytes:
 
 def page_text(path: Path, page: int) -> str:
     """The text layer of page ``page`` (1-based) as pdfium reads it; empty for a scanned page."""
+    with _page(path, page) as sheet:
+        text_page = sheet.get_textpage()
+        try:
+            return text_page.get_text_bounded()
+        finally:
+            text_page.close()
+
+
+@contextmanager
+def _page(path: Path, page: int) -> Iterator[PdfPage]:
+    """Page ``page`` (1-based) of the PDF at ``path``, open under the pdfium lock for the block."""
     with PDFIUM_LOCK:
         pdf = _open(path)
         try:
             if not 1 <= page <= len(pdf):
                 raise ValueError(f"page {page} is outside 1..{len(pdf)}")
             sheet = pdf[page - 1]
-            text_page = sheet.get_textpage()
             try:
-                return text_page.get_text_bounded()
+                yield sheet
             finally:
-                text_page.close()
                 sheet.close()
         finally:
             pdf.close()

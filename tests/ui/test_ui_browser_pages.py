@@ -60,8 +60,7 @@ def served(tmp_path_factory: pytest.TempPathFactory):
     build_index(iter_sources([corpus]), base / "idx", HashingEmbedder(256), ChunkerSettings())
     (corpus / "felden.pdf").unlink()  # indexed, then gone: its citations keep only the text view
     documents = {d.doc_id: d for d in read_documents(IndexDir(base / "idx").current())}
-    if not documents["marrow.pdf"].boxes:
-        pytest.skip("index/formats/pdf.py gives no character boxes yet")
+    assert documents["marrow.pdf"].boxes, "the PDF reader gave no character boxes"
     running = start_server(["--index", str(base / "idx")], base / "logs", env={"QA_CACHE": str(base / "cache")})
     yield running, documents, lines, base / "cache"
     running.stop()
