@@ -16,14 +16,21 @@ test:
 lint: setup
 	@.venv/bin/ruff check . && .venv/bin/ruff format --check .
 
+# Approximate against exact dense search on a synthetic index (CHUNKS=1000000 for the million-chunk run, ~20 min).
+CHUNKS ?= 100000
+
+# Every figure of docs/benchmarks.md's headline tables, each script printing ratios against its baseline in the
+# same run: retrieval quality and speed (needs ../shared), embedding backends (../shared), cold start and ask
+# latency (the guide), approximate search at $(CHUNKS) chunks. About an hour on 2 cores.
 bench: setup
 	@.venv/bin/python -m eval.bench.retrieval
+	@.venv/bin/python -m eval.bench.embedding
+	@.venv/bin/python -m eval.bench.startup
+	@.venv/bin/python -m eval.bench.scale --chunks $(CHUNKS)
 
 bench-update: setup
 	@.venv/bin/python -m eval.bench.update
 
-# Approximate against exact dense search on a synthetic index (CHUNKS=1000000 for the million-chunk run, ~20 min).
-CHUNKS ?= 100000
 bench-scale: setup
 	@.venv/bin/python -m eval.bench.scale --chunks $(CHUNKS)
 

@@ -2,9 +2,13 @@
 
 Each line is a question in the project's gold JSONL (docs/eval.md) with ``conversation_id`` and
 ``turn``, plus ``split``: the part of the gold it belongs to ("before": written before the
-rewriter existed and used while building it; "after": written once it was frozen, held out).
-``load_chat_gold`` returns the conversations in turn order and refuses a line that breaks it,
-naming the line, so a bad edit cannot quietly reorder or shrink a conversation.
+rewriter existed and used while building it; "after": written once it was frozen, held out;
+"self-contained": conversations whose follow-ups mostly name their own subject, mixed with a few
+that need the history). A follow-up of the "self-contained" split says which it is with
+``self_contained`` (true: it names its own subject and should be searched as asked); every
+follow-up of the other splits needs an earlier turn (``self_contained`` false), and a first turn
+is always self-contained. ``load_chat_gold`` returns the conversations in turn order and refuses a
+line that breaks it, naming the line, so a bad edit cannot quietly reorder or shrink a conversation.
 
 The gold cites the SQuAD v1.1 dev paragraphs (``{title}#{i}``) and one seed article, ``SEED``:
 its path relative to the data folder the corpus is read from (``../shared`` for the benchmarks,
@@ -21,7 +25,9 @@ from qa.core.errors import QAError
 
 GOLD = Path(__file__).resolve().parent / "goldsets" / "chat.jsonl"
 SEED = "seeds/000_e0905da38116da84.txt"
-SPLITS = ("before", "after")  # gold written before the rewriter existed, and after it was frozen
+# Gold written before the rewriter existed, after it was frozen, and follow-ups that name their own subject.
+SPLITS = ("before", "after", "self-contained")
+SELF_CONTAINED = "self-contained"
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +41,7 @@ class ChatGold:
     conversation_id: str
     turn: int
     split: str
+    self_contained: bool  # names its own subject: searched as asked (always true of a first turn)
 
 
 def load_chat_gold(path: str | Path = GOLD) -> list[list[ChatGold]]:
@@ -50,14 +57,19 @@ def load_chat_gold(path: str | Path = GOLD) -> list[list[ChatGold]]:
             continue
         try:
             r = json.loads(line)
+            turn = int(r["turn"])
+            own = r.get("self_contained", turn == 1)
+            if not isinstance(own, bool):
+                raise TypeError(f"self_contained {own!r} is not true or false")
             gold = ChatGold(
                 str(r["id"]),
                 str(r["question"]),
                 tuple(str(a) for a in r["answers"]),
                 tuple(str(d) for d in r["doc_ids"]),
                 str(r["conversation_id"]),
-                int(r["turn"]),
+                turn,
                 str(r["split"]),
+                own,
             )
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             raise QAError(f"{path}:{line_no}: not a chat gold line ({exc})") from exc
@@ -65,6 +77,12 @@ def load_chat_gold(path: str | Path = GOLD) -> list[list[ChatGold]]:
             raise QAError(f"{path}:{line_no}: {gold.qid!r} needs answers, doc_ids and answerable: true")
         if gold.split not in SPLITS:
             raise QAError(f"{path}:{line_no}: split {gold.split!r} is not one of {SPLITS}")
+        if gold.turn == 1 and not gold.self_contained:
+            raise QAError(f"{path}:{line_no}: {gold.qid!r} is a first turn, which cannot need the history")
+        if gold.turn > 1 and gold.split == SELF_CONTAINED and "self_contained" not in r:
+            raise QAError(f"{path}:{line_no}: {gold.qid!r} needs self_contained (true or false) in its split")
+        if gold.turn > 1 and gold.split != SELF_CONTAINED and gold.self_contained:
+            raise QAError(f"{path}:{line_no}: {gold.qid!r}: only {SELF_CONTAINED!r} follow-ups can be self-contained")
         turns = conversations.setdefault(gold.conversation_id, [])
         if gold.turn != len(turns) + 1:
             raise QAError(f"{path}:{line_no}: {gold.qid!r} is turn {gold.turn}, expected {len(turns) + 1}")

@@ -7,8 +7,8 @@ import math
 from collections.abc import Sequence
 from html import escape
 
-from eval.scoring import QuestionResult, recall_curve
-from eval.svg import histogram, line_chart
+from eval.scoring import QuestionResult, recall_curve, short_answer_curve, short_answer_reliability
+from eval.svg import histogram, line_chart, unit_chart
 
 MAX_FAILURES = 100  # questions listed in a report; per_question.jsonl has them all
 
@@ -54,6 +54,13 @@ def render_markdown(header: dict, results: Sequence[QuestionResult]) -> str:
     curve = recall_curve(results)
     if curve:
         lines += ["", "Recall@k: " + ", ".join(f"k={k} {v:.3f}" for k, v in enumerate(curve, 1))]
+    _, point = short_answer_curve(results)
+    if point is not None:
+        lines += [
+            "",
+            f"Short answers shown: coverage {point[0]:.3f} of the questions with gold answers, "
+            f"precision {point[1]:.3f} (F1 >= 0.5); the curve is in report.html",
+        ]
     failures = _failures(results)
     lines += ["", f"## Questions failing a check (first {len(failures)})", ""]
     lines += ["| id | question | gold | short answer | failed |", "|---|---|---|---|---|"]
@@ -90,12 +97,37 @@ def _evidence_plots(results: Sequence[QuestionResult]) -> list[str]:
     return plots
 
 
+def _short_answer_plots(results: Sequence[QuestionResult]) -> list[str]:
+    """Precision/coverage of short answers over their confidence threshold, and a reliability diagram."""
+    points, point = short_answer_curve(results)
+    if not points:
+        return []
+    return [
+        unit_chart(
+            {"short answers": points},
+            "Short answers: precision vs coverage",
+            "coverage (candidates at or above a threshold / questions)",
+            "precision (F1 >= 0.5)",
+            {"short answers": point} if point is not None else None,
+            level=0.8,
+        ),
+        unit_chart(
+            {"short answers": short_answer_reliability(results)},
+            "Short-answer confidence: reliability",
+            "mean confidence (5 groups of equal size)",
+            "share right (F1 >= 0.5)",
+            diagonal=True,
+        ),
+    ]
+
+
 def render_html(header: dict, results: Sequence[QuestionResult]) -> str:
     latencies = [r.latency_ms for r in results if math.isfinite(r.latency_ms)]
     plots = [
         line_chart(recall_curve(results), "Recall@k (document level)", "k", "mean recall@k"),
         histogram({"ask()": latencies}, "Latency per question", "milliseconds (retrieval + answer)"),
         *_evidence_plots(results),
+        *_short_answer_plots(results),
     ]
     rows = "".join(
         f"<tr><td>{escape(name)}</td><td>{value:.4f}</td><td>{header['counts'].get(name, '')}</td></tr>"

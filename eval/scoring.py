@@ -29,6 +29,7 @@ from qa.core.types import DocumentSource
 
 K_VALUES = (1, 5, 10)
 DEPTH = 10  # documents kept per question: enough for R@10, MRR@10, nDCG@10
+SHORT_RIGHT_F1 = 0.5  # a short answer is counted right when its F1 against the gold answers reaches this
 
 HIGHER, LOWER, INFO = "higher", "lower", "info"
 # Which way is better for each metric; the regression gate uses it. "info" figures describe the
@@ -42,6 +43,7 @@ DIRECTION: dict[str, str] = {
     "answer.evidence_accuracy": HIGHER,
     "answer.citation_exactness": HIGHER,
     "answer.short_answer_rate": INFO,
+    "answer.short_answer_precision": INFO,
     "answer.abstained_rate": INFO,
     "abstention.precision": HIGHER,
     "abstention.recall": HIGHER,
@@ -147,6 +149,10 @@ def score_question(
         scores["exact"] = exact_match(predicted, gold.answers)
         scores["f1"] = f1(predicted, gold.answers)
         passed["exact"] = scores["exact"] == 1.0
+    candidate = answer.short_answer or answer.withheld_short_answer
+    if gold.answers and candidate is not None and not answer.abstained:
+        # The phrase found, shown or withheld: the report's precision/coverage curve of short answers.
+        scores["short_candidate_f1"] = f1(candidate.text, gold.answers)
     if gold.answers:
         first = answer.citations[0].text if answer.citations and not answer.abstained else ""
         passed["evidence"] = evidence_contains(first, gold.answers)
@@ -192,6 +198,14 @@ def summarise(results: Sequence[QuestionResult]) -> tuple[dict[str, float], dict
     metrics["answer.short_answer_rate"] = sum(r.answer["short_answer"] is not None for r in results) / n
     metrics["answer.abstained_rate"] = sum(r.abstained for r in results) / n
     counts["answer.short_answer_rate"] = counts["answer.abstained_rate"] = n
+    shown = [
+        r.scores["short_candidate_f1"]
+        for r in results
+        if r.answer["short_answer"] is not None and "short_candidate_f1" in r.scores
+    ]
+    if shown:
+        metrics["answer.short_answer_precision"] = sum(f >= SHORT_RIGHT_F1 for f in shown) / len(shown)
+        counts["answer.short_answer_precision"] = len(shown)
     unanswerable = [not r.gold.answerable for r in results]
     if any(unanswerable):
         a = abstention_scores([r.abstained for r in results], unanswerable)
@@ -234,3 +248,49 @@ def recall_curve(results: Sequence[QuestionResult]) -> list[float]:
     if not judged:
         return []
     return [sum(recall_at_k(r.retrieved, r.gold.doc_ids, k) for r in judged) / len(judged) for k in range(1, DEPTH + 1)]
+
+
+def _short_candidates(results: Sequence[QuestionResult]) -> list[tuple[float, bool, bool]]:
+    """(confidence, right, shown) of every short-answer candidate the gold data can judge, surest first."""
+    rows = [
+        (
+            float(r.answer["short_answer_confidence"]),
+            r.scores["short_candidate_f1"] >= SHORT_RIGHT_F1,
+            r.answer["short_answer"] is not None,
+        )
+        for r in results
+        if "short_candidate_f1" in r.scores and r.answer.get("short_answer_confidence") is not None
+    ]
+    return sorted(rows, key=lambda row: -row[0])
+
+
+def short_answer_curve(
+    results: Sequence[QuestionResult],
+) -> tuple[list[tuple[float, float]], tuple[float, float] | None]:
+    """The precision/coverage curve of short answers, and the point the run stands at.
+
+    Each distinct confidence is a threshold: coverage is the share of the questions with gold
+    answers whose candidate reaches it, precision the share of those candidates that are right
+    (F1 >= SHORT_RIGHT_F1). The point is the short answers actually shown. Empty (None) for runs
+    written before candidates were recorded.
+    """
+    judged = sum(1 for r in results if r.gold.answers)
+    rows = _short_candidates(results)
+    if not judged or not rows:
+        return [], None
+    points: list[tuple[float, float]] = []
+    right = 0
+    for i, (confidence, ok, _) in enumerate(rows):
+        right += ok
+        if i + 1 == len(rows) or rows[i + 1][0] != confidence:
+            points.append(((i + 1) / judged, right / (i + 1)))
+    shown = [ok for _, ok, was_shown in rows if was_shown]
+    point = (len(shown) / judged, sum(shown) / len(shown)) if shown else None
+    return points, point
+
+
+def short_answer_reliability(results: Sequence[QuestionResult], bins: int = 5) -> list[tuple[float, float]]:
+    """(mean confidence, share right) of the short-answer candidates in ``bins`` groups of equal size."""
+    rows = _short_candidates(results)[::-1]
+    groups = [rows[len(rows) * b // bins : len(rows) * (b + 1) // bins] for b in range(bins)]
+    return [(sum(c for c, _, _ in g) / len(g), sum(ok for _, ok, _ in g) / len(g)) for g in groups if g]

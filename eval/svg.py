@@ -115,3 +115,48 @@ def histogram(series: Mapping[str, Sequence[float]], title: str, x_label: str, b
         body.append(f'<rect x="{WIDTH - RIGHT - 170}" y="{y}" width="10" height="10" fill="{colour}"/>')
         body.append(f'<text x="{WIDTH - RIGHT - 155}" y="{y + 9}" font-size="11">{escape(name)} (n={n})</text>')
     return _frame(title, x_label, "questions", body)
+
+
+def unit_chart(
+    series: Mapping[str, Sequence[tuple[float, float]]],
+    title: str,
+    x_label: str,
+    y_label: str,
+    marks: Mapping[str, tuple[float, float]] | None = None,
+    level: float | None = None,
+    diagonal: bool = False,
+) -> str:
+    """Lines through ``(x, y)`` points on 0-1 axes, one per named series (a precision/coverage curve,
+    a reliability diagram); ``marks`` circles one point of a series (where the threshold stands),
+    ``level`` draws a dashed horizontal line (a target), ``diagonal`` the line y = x."""
+    points = {name: [(x, y) for x, y in pts if math.isfinite(x) and math.isfinite(y)] for name, pts in series.items()}
+    if not any(points.values()):
+        return _frame(title, x_label, y_label, [f'<text x="{WIDTH / 2}" y="{HEIGHT / 2}">no data</text>'])
+    ticks = [v / 5 for v in range(6)]
+    body = _axes([(_x(v, 0, 1), f"{v:.1f}") for v in ticks], [(_y(v, 0, 1), f"{v:.1f}") for v in ticks])
+    if diagonal:
+        body.append(
+            f'<line x1="{_x(0, 0, 1):.1f}" y1="{_y(0, 0, 1):.1f}" x2="{_x(1, 0, 1):.1f}" y2="{_y(1, 0, 1):.1f}" '
+            'stroke="#999" stroke-dasharray="4 3"/>'
+        )
+    if level is not None:
+        body.append(
+            f'<line x1="{LEFT}" y1="{_y(level, 0, 1):.1f}" x2="{WIDTH - RIGHT}" y2="{_y(level, 0, 1):.1f}" '
+            f'stroke="#999" stroke-dasharray="4 3"><title>{level:g}</title></line>'
+        )
+    for colour, (name, pts) in zip(COLOURS, points.items()):
+        if pts:
+            line = " ".join(f"{_x(x, 0, 1):.1f},{_y(y, 0, 1):.1f}" for x, y in pts)
+            body.append(f'<polyline points="{line}" fill="none" stroke="{colour}" stroke-width="2"/>')
+        mark = (marks or {}).get(name)
+        if mark is not None and all(math.isfinite(v) for v in mark):
+            body.append(
+                f'<circle cx="{_x(mark[0], 0, 1):.1f}" cy="{_y(mark[1], 0, 1):.1f}" r="5" fill="none" '
+                f'stroke="{colour}" stroke-width="2">'
+                f"<title>{escape(name)}: {mark[0]:.3f}, {mark[1]:.3f}</title></circle>"
+            )
+    for i, (colour, name) in enumerate(zip(COLOURS, points)):
+        y = HEIGHT - BOTTOM - 16 * (len(points) - i) - 4
+        body.append(f'<rect x="{LEFT + 10}" y="{y}" width="10" height="10" fill="{colour}"/>')
+        body.append(f'<text x="{LEFT + 25}" y="{y + 9}" font-size="11">{escape(name)}</text>')
+    return _frame(title, x_label, y_label, body)

@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from index.embedding import MINILM_NAME, export_onnx, model_dir, weights_digest
-from index.pooling import LatePooling, unit_rows
+from index.pooling import LatePooling
 from qa.core.errors import ModelUnavailable
 from qa.core.paths import default_cache_dir
 
@@ -79,7 +79,7 @@ class OnnxMiniLMEmbedder(LatePooling):
         try:
             import onnxruntime as ort
         except ImportError as exc:
-            raise ModelUnavailable("the onnx backend needs onnxruntime: `pip install 'qa-docs[onnx]'`") from exc
+            raise ModelUnavailable("the onnx backend needs onnxruntime: `pip install qa-docs` installs it") from exc
         path = ensure_model(self._path, self.folder, self.quantization)
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1  # parallel runs instead of threads inside one run (module docstring)
@@ -91,20 +91,7 @@ class OnnxMiniLMEmbedder(LatePooling):
 
     @cached_property
     def _tokenizer(self):
-        from tokenizers import Tokenizer
-
-        tokenizer = Tokenizer.from_file(str(self._path / "tokenizer.json"))
-        # The file pads and cuts at 128; sentence-transformers reads up to max_seq_length (256) unpadded.
-        settings = json.loads((self._path / "sentence_bert_config.json").read_text(encoding="utf-8"))
-        tokenizer.enable_truncation(int(settings["max_seq_length"]))
-        tokenizer.no_padding()
-        return tokenizer
-
-    def embed(self, texts: list[str], progress: bool = False) -> np.ndarray:
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for i, vector, _, _ in self._forward(texts):
-            out[i] = vector
-        return np.ascontiguousarray(unit_rows(out), dtype=np.float32)
+        return minilm_tokenizer(self._path)
 
     def _forward(self, texts: list[str]) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
         session, tokenizer = self._session, self._tokenizer
@@ -126,6 +113,18 @@ class OnnxMiniLMEmbedder(LatePooling):
                     offsets = np.array(encoding.offsets, dtype=np.int64).reshape(-1, 2)
                     real = offsets[:, 1] > offsets[:, 0]  # special tokens have empty offsets
                     yield i, hidden.mean(axis=0), hidden[real], offsets[real]
+
+
+def minilm_tokenizer(path: Path):
+    """The packaged MiniLM's fast tokenizer as sentence-transformers runs it: the file pads and cuts
+    at 128; sentence-transformers reads up to max_seq_length (256), unpadded."""
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
+    settings = json.loads((path / "sentence_bert_config.json").read_text(encoding="utf-8"))
+    tokenizer.enable_truncation(int(settings["max_seq_length"]))
+    tokenizer.no_padding()
+    return tokenizer
 
 
 def ensure_model(weights: Path, folder: Path, quantization: str) -> Path:
@@ -197,7 +196,9 @@ def _quantize(source: Path, target: Path) -> None:
     try:
         from onnxruntime.quantization import QuantType, quantize_dynamic
     except ImportError as exc:  # it reads and writes the model with the onnx package
-        raise ModelUnavailable(f"quantising the onnx model needs {exc.name}: `pip install 'qa-docs[onnx]'`") from exc
+        raise ModelUnavailable(
+            f"quantising the onnx model needs {exc.name} (`pip install qa-docs` installs it)"
+        ) from exc
 
     logging.disable(logging.WARNING)  # "consider pre-processing": that step only helps static quantisation
     try:

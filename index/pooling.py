@@ -45,7 +45,11 @@ class LatePooling:
     dim: int
 
     def embed(self, texts: list[str], progress: bool = False) -> np.ndarray:
-        raise NotImplementedError
+        """Unit text vectors: the mean of each text's token states (a backend may encode faster)."""
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, vector, _, _ in self._forward(texts):
+            out[i] = vector
+        return np.ascontiguousarray(unit_rows(out), dtype=np.float32)
 
     def _forward(self, texts: list[str]) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
         """``(i, text vector, token states, token offsets)`` for each of ``texts``, in any order: the

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from index.embedding import Embedder, embedder_by_name
+from index.embedding import Embedder, recorded_embedder
 from index.store import IndexDir, StoredIndex
 from qa.answer.extractive import AnswerSettings, ExtractiveAnswerer
 from qa.answer.short.finder import ShortAnswerFinder
@@ -52,8 +52,7 @@ class Engine:
         if self._embedder is None:
             # The backend that made the index's vectors embeds its queries (indexes from before
             # backends were all made by torch).
-            recorded = self.index_dir.manifest().embedder
-            self._embedder = embedder_by_name(recorded["name"], recorded.get("backend", "torch"))
+            self._embedder = recorded_embedder(self.index_dir.manifest().embedder)
         return self._embedder
 
     def retriever(self) -> Retriever:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from qa.answer.short.confidence import in_words
 from qa.core.answers import Answer, Citation
 from qa.core.types import Hit, Span
 from ui.pages import PageNote, PageView
@@ -69,6 +70,8 @@ def answer_message_html(answer: Answer) -> str:
     else:
         if answer.fallback_reason:
             parts.append(f'<div class="qa-fallback">LLM answer not used: {esc(answer.fallback_reason)}.</div>')
+        if answer.low_confidence:
+            parts.append(f'<div class="qa-low-confidence">{esc(LOW_CONFIDENCE_NOTE)}</div>')
         body = " ".join(
             # Hard-wrapped source lines flow in the answer (CSS); the Sources panel keeps the layout.
             f'<span class="qa-quote">{esc(c.text, breaks=False)}</span> <sup class="qa-marker">[{c.n}]</sup>'
@@ -76,13 +79,23 @@ def answer_message_html(answer: Answer) -> str:
         )
         parts.append(f'<div class="qa-answer">{body}</div>')
         if answer.short_answer is not None:
-            parts.append(
-                f'<div class="qa-short-line">Short answer: <strong>{esc(answer.short_answer.text)}</strong></div>'
-            )
+            parts.append(short_answer_html(answer))
     parts.append(query_html(answer))
     return "".join(parts)
 
 
+def short_answer_html(answer: Answer) -> str:
+    """The shown short answer with how sure the answerer is, in words ("Short answer (likely): 1937").
+    Nothing when the short answer was withheld: the quoted evidence then stands alone."""
+    if answer.short_answer is None:
+        return ""
+    p = answer.short_answer_confidence
+    words = "" if p is None else f' (<span class="qa-short-sure">{in_words(p)}</span>)'
+    return f'<div class="qa-short-line">Short answer{words}: <strong>{esc(answer.short_answer.text)}</strong></div>'
+
+
+# Above an answer whose evidence probably, but not surely, answers (Answer.low_confidence).
+LOW_CONFIDENCE_NOTE = "The closest passage — the documents may not answer this."
 UNSUPPORTED_NOTE = "Sentences marked unsupported were written by the language model but no retrieved passage says them."
 
 

@@ -11,6 +11,7 @@ CSS = """
 #qa-chat .qa-unsupported-note, #qa-chat .qa-fallback, #qa-chat .qa-generating {
   color: var(--body-text-color-subdued); font-size: 0.9em; margin-top: .4em; }
 #qa-chat .qa-fallback { border-left: 3px solid #d97706; padding-left: .5em; }
+#qa-chat .qa-low-confidence { border-left: 3px solid #d97706; padding-left: .5em; color: #92400e; }
 .qa-passage { white-space: normal; line-height: 1.5; }
 mark.qa-cited { background: #fde68a; color: inherit; padding: 0 .1em; }
 strong.qa-short { text-decoration: underline; }

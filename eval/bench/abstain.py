@@ -21,15 +21,16 @@ overlap and evidence score, whether the best sentence holds a gold answer) are c
 a second run, a sweep or another decision rule costs no model time. A cache made with other
 answer settings, other evidence weights (``qa.answer.extractive.WEIGHTS``) or another number of
 questions is recomputed; the indexes are built once (eval/bench/common.py ``load_or_build``).
-The decision itself is ``qa.answer.extractive.support`` against ``AnswerSettings.abstain_below``;
-``--threshold`` evaluates another value, ``--sweep`` prints a table over thresholds.
+The decision measured here is the support check alone, ``qa.answer.extractive.support`` against
+``AnswerSettings.abstain_below``; ``--threshold`` evaluates another value, ``--sweep`` prints a table
+over thresholds. The answerer's second check, whether the evidence answers (near-domain questions,
+qa/answer/abstention.py), is fitted and measured by eval/bench/abstention.py.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import random
 import sys
 import tempfile
@@ -48,6 +49,7 @@ from eval.bench.common import (
     SQUAD2,
     add_shared_argument,
     article_halves,
+    cached_rows,
     chat_index,
     half_of,
     load_or_build,
@@ -180,28 +182,20 @@ def collect_chat(answerer: ExtractiveAnswerer, conversations: list[list[ChatGold
     return rows
 
 
+def _features(r: dict) -> Features:
+    return Features(
+        r["qid"],
+        r["question"],
+        r["in_corpus"],
+        tuple(map(tuple, r["hits"])),
+        tuple(map(tuple, r["evidence"])),
+        r["correct"],
+        tuple(map(tuple, r.get("query_evidence", ()))),
+    )
+
+
 def cached(path: Path, key: dict, compute: Callable[[], list[Features]]) -> list[Features]:
-    if path.exists():
-        data = json.loads(path.read_text())
-        if data["key"] == key:
-            return [
-                Features(
-                    r["qid"],
-                    r["question"],
-                    r["in_corpus"],
-                    tuple(map(tuple, r["hits"])),
-                    tuple(map(tuple, r["evidence"])),
-                    r["correct"],
-                    tuple(map(tuple, r.get("query_evidence", ()))),
-                )
-                for r in data["rows"]
-            ]
-    rows = compute()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"key": key, "rows": [asdict(r) for r in rows]}))
-    tmp.replace(path)
-    return rows
+    return cached_rows(path, key, compute, _features)
 
 
 def all_features(shared: Path, work: Path, settings: AnswerSettings, scifact_n: int) -> dict[str, list[Features]]:

@@ -17,23 +17,27 @@ eval/train imports them.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
+import json
 import os
 import resource
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 from eval.chat_gold import SEED
 from eval.questions import GoldQuestion
 from index.build import build_index
-from index.embedding import Embedder, MiniLMEmbedder
+from index.embedding import DEFAULT_BACKEND, MINILM_NAME, Embedder, embedder_by_name
 from index.formats.corpora import iter_squad_documents
 from index.loaders import Skipped, iter_sources
 from index.store import IndexDir, StoredIndex
 from qa.core.types import Document
 
+T = TypeVar("T")
 REPO = Path(__file__).resolve().parents[2]
 SHARED_ENV = "QA_SHARED"
 DEFAULT_SHARED = REPO.parent / "shared"
@@ -79,9 +83,10 @@ def shared_folder(given: Path | None = None) -> Path:
 # --- indexes --------------------------------------------------------------------------------
 
 
-def minilm() -> MiniLMEmbedder:
-    """The real embedder, warmed up so that no measured call pays for loading it."""
-    embedder = MiniLMEmbedder()
+def minilm(backend: str = DEFAULT_BACKEND) -> Embedder:
+    """The real embedder on ``backend`` (the product's default unless given), warmed up so that no
+    measured call pays for loading it."""
+    embedder = embedder_by_name(MINILM_NAME, backend)
     embedder.warm_up()
     return embedder
 
@@ -149,6 +154,24 @@ def select_articles(questions: list[GoldQuestion], articles: str, limit: int | N
     halves = article_halves(questions)
     chosen = [q for q in questions if articles == "all" or half_of(q, halves) == articles]
     return chosen[:limit] if limit else chosen
+
+
+# --- caches ---------------------------------------------------------------------------------
+
+
+def cached_rows(path: Path, key: dict, compute: Callable[[], list[T]], decode: Callable[[dict], T]) -> list[T]:
+    """Rows (dataclasses) kept as JSON in ``path`` under ``key``: read back with ``decode`` while
+    the key is the same, else computed again and written whole (a temporary file renamed)."""
+    if path.exists():
+        data = json.loads(path.read_text())
+        if data["key"] == key:
+            return [decode(r) for r in data["rows"]]
+    rows = compute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"key": key, "rows": [dataclasses.asdict(r) for r in rows]}))
+    tmp.replace(path)
+    return rows
 
 
 # --- process figures ------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """Embedding backends benchmark: throughput and quality of torch, onnx int8 and onnx fp32, in one run.
 
     python -m eval.bench.embedding [--scifact DIR] [--squad FILE] [--backends torch onnx-int8 onnx-fp32]
-                                   [--workers 1 2] [--torch-threads N] [--json FILE]
+                                   [--openvino [VARIANT ...]] [--workers 1 2] [--torch-threads N]
+                                   [--limit N] [--json FILE]
 
 For each backend and each set (by default the committed cuts: tests/data/scifact, 400 abstracts and
 150 claims; tests/data/squad/dev-v1.1.json, 233 paragraphs and 1,198 questions; ``--scifact`` and
@@ -19,6 +20,11 @@ torch runs as a build runs it (``--torch-threads`` overrides): on one thread, be
 ``faiss.omp_set_num_threads(1)`` also sets the OpenMP runtime torch shares. The sets are built in
 turn, torch first, each backend's model loaded (and the onnx model exported,
 when not cached) before its clock starts. Default run: about 10 minutes on 2 busy cores.
+
+``--openvino`` adds the research-only OpenVINO variants (eval/bench/openvino_backend.py; default
+fp32, int8 and bf16) to the same table, and their streams x threads to the sweep, when
+``openvino`` (and, for int8, ``nncf``) is installed in the venv; they are no project dependency.
+Without it the run says so in one line and carries on.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
+from eval.bench import openvino_backend
 from eval.bench.common import REPO
 from eval.bench.retrieval import _quality
 from eval.metrics import percentile
@@ -51,11 +58,15 @@ from qa.search.retrieval import Retriever
 CUT_SCIFACT = REPO / "tests" / "data" / "scifact"
 CUT_SQUAD = REPO / "tests" / "data" / "squad" / "dev-v1.1.json"
 BACKENDS = ("torch", "onnx-int8", "onnx-fp32")
+OPENVINO = "openvino-"  # research-only variants: "openvino-" + one of openvino_backend.VARIANTS
+OPENVINO_DEFAULT = ("fp32", "int8", "bf16")
 
 
-def make_embedder(backend: str, workers: int | None = None) -> Embedder:
+def make_embedder(backend: str, workers: int | None = None, threads: int = 1) -> Embedder:
     if backend == "torch":
         return MiniLMEmbedder()
+    if backend.startswith(OPENVINO):
+        return openvino_backend.OpenVinoMiniLMEmbedder(backend.removeprefix(OPENVINO), workers, threads)
     return OnnxMiniLMEmbedder("int8" if backend == "onnx-int8" else "none", workers=workers)
 
 
@@ -110,13 +121,15 @@ def sign_agreement(embedder: Embedder, reference: Embedder, texts: list[str]) ->
     return float((np.unpackbits(ours.token_bits, axis=1) == np.unpackbits(theirs.token_bits, axis=1)).mean())
 
 
-def worker_sweep(texts: list[str], workers: list[int]) -> dict[int, dict[str, float]]:
-    """chunks/s of the int8 backend's ``embed_spans`` (what a build calls) with each number of parallel runs."""
+def worker_sweep(texts: list[str], workers: list[int], backend: str = "onnx-int8", threads: int = 1) -> dict:
+    """chunks/s of a backend's ``embed_spans`` (what a build calls) with each number of parallel runs
+    (onnx: single-threaded sessions; openvino: streams of ``threads`` threads)."""
     spans = [sentence_spans(t) for t in texts]
     out = {}
     for n in workers:
-        embedder = OnnxMiniLMEmbedder(workers=n)
+        embedder = make_embedder(backend, workers=n, threads=threads)
         embedder.warm_up()
+        embedder.embed_spans(texts[:8], spans[:8])  # openvino prepares kernels per input length on first sight
         t, cpu = time.perf_counter(), time.process_time()
         embedder.embed_spans(texts, spans)
         out[n] = {"chunks_per_s": len(texts) / (time.perf_counter() - t), "cpu_s": time.process_time() - cpu}
@@ -128,17 +141,35 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scifact", type=Path, default=CUT_SCIFACT, help="a BEIR SciFact folder (default: the cut)")
     parser.add_argument("--squad", type=Path, default=CUT_SQUAD, help="a SQuAD v1.1 JSON file (default: the cut)")
     parser.add_argument("--backends", nargs="+", choices=BACKENDS, default=list(BACKENDS))
+    parser.add_argument(
+        "--openvino",
+        nargs="*",
+        choices=openvino_backend.VARIANTS,
+        default=None,
+        metavar="VARIANT",
+        help=f"add OpenVINO variants (research only; default {' '.join(OPENVINO_DEFAULT)};"
+        f" known: {' '.join(openvino_backend.VARIANTS)})",
+    )
     parser.add_argument("--workers", nargs="*", type=int, default=[1, 2], help="onnx parallel runs to sweep")
     parser.add_argument("--torch-threads", type=int, default=None, help="torch threads (default: as a build runs)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N documents and questions of each set")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
+    backends = [b for b in args.backends if b != "torch"]
+    version = openvino_backend.available()
+    if version is None:
+        print("openvino is not installed: no openvino rows (`pip install openvino nncf` to add them)", flush=True)
+    elif args.openvino is not None:
+        variants = args.openvino or list(OPENVINO_DEFAULT)
+        backends += [OPENVINO + v for v in variants]
+        print(f"openvino {version}: variants {', '.join(variants)} (research only)", flush=True)
 
     sets = {
         "scifact": (list(iter_beir_documents(args.scifact / "corpus.jsonl")), load_beir_queries(args.scifact, "train")),
         "squad": (list(iter_squad_documents(args.squad)), load_squad_questions(args.squad)),
     }
     if args.limit:
+        print(f"bounded run: only the first {args.limit} documents and questions of each set", flush=True)
         sets = {
             name: (docs[: args.limit], _answerable(qs[: args.limit], docs[: args.limit]))
             for name, (docs, qs) in sets.items()
@@ -147,10 +178,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: {len(documents)} documents, {len(questions)} questions", flush=True)
     results: dict[str, dict[str, dict]] = {}
     embedders: dict[str, Embedder] = {}
-    for backend in ["torch", *(b for b in args.backends if b != "torch")]:
+    for backend in ["torch", *backends]:
         embedder = embedders[backend] = make_embedder(backend)
         embedder.warm_up()  # loads the model (and exports the onnx one on first use) off the clock
         print(f"\n== {backend}: {embedder.fingerprint}", flush=True)
+        if isinstance(embedder, openvino_backend.OpenVinoMiniLMEmbedder):
+            print(f"   {embedder.settings()}", flush=True)
         with _threads(args.torch_threads if backend == "torch" else None):
             results[backend] = {name: bench_set(name, *sets[name], embedder) for name in sets}
         for name, row in results[backend].items():
@@ -197,7 +230,7 @@ def summary(results: dict, embedders: dict, texts: list[str], workers: list[int]
     metric = {"scifact": "nDCG@10", "squad": "R@1"}
     figures: dict = {}
     print(
-        f"\n{'backend':<10} {'set':<8} {'chunks/s':>9} {'x torch':>8} {'CPU x':>6} "
+        f"\n{'backend':<18} {'set':<8} {'chunks/s':>9} {'x torch':>8} {'CPU x':>6} "
         f"{'search':>8} {'Δ':>8} {'dense':>8} {'Δ':>8} {'cos min':>8} {'cos mean':>9} {'sent min':>9}"
     )
     for backend, sets in results.items():
@@ -215,7 +248,7 @@ def summary(results: dict, embedders: dict, texts: list[str], workers: list[int]
             }
             figures[backend][name] = fig
             print(
-                f"{backend:<10} {name:<8} {row['chunks_per_s']:>9.1f} {fig['speed_vs_torch']:>8.2f}"
+                f"{backend:<18} {name:<8} {row['chunks_per_s']:>9.1f} {fig['speed_vs_torch']:>8.2f}"
                 f" {fig['cpu_speed_vs_torch']:>6.2f} {search:>8.4f} {fig[f'search_{m}_delta']:>+8.4f}"
                 f" {dense:>8.4f} {fig[f'dense_{m}_delta']:>+8.4f} {agree['chunk_cosine_min']:>8.4f}"
                 f" {agree['chunk_cosine_mean']:>9.5f} {agree['sentence_cosine_min']:>9.4f}"
@@ -231,6 +264,16 @@ def summary(results: dict, embedders: dict, texts: list[str], workers: list[int]
         figures["onnx-int8-workers"] = sweep
         for n, row in sweep.items():
             print(f"onnx-int8, {n} parallel run(s): {row['chunks_per_s']:.1f} chunks/s ({row['cpu_s']:.1f} CPU s)")
+        for backend in (b for b in embedders if b.startswith(OPENVINO)):
+            # streams x 1 thread as built, and one stream of two threads (OpenVINO's latency layout)
+            runs = {f"{n}x1": row for n, row in worker_sweep(texts, workers, backend).items()}
+            runs["1x2"] = worker_sweep(texts, [1], backend, threads=2)[1]
+            figures[f"{backend}-workers"] = runs
+            for layout, row in runs.items():
+                print(
+                    f"{backend}, {layout} (streams x threads): {row['chunks_per_s']:.1f} chunks/s"
+                    f" ({row['cpu_s']:.1f} CPU s)"
+                )
     return figures
 
 

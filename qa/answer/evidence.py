@@ -151,7 +151,7 @@ def score(
     typed = np.array([float(has_phrase_of_kind(kind, s.text, asked)) for s in sentences])
     matches = np.zeros(len(sentences))
     best = np.full((len(sentences), 0), np.nan, dtype=np.float32)  # no token matches
-    rows = _stored_rows(index, hits, sentences)
+    rows = stored_rows(index, hits, sentences)
     cosines = np.full(len(sentences), np.nan)
     pairs = adjacent_pairs(sentences, texts_of(index))
     if rows is not None:
@@ -190,7 +190,7 @@ def score(
     return Candidates(sentences, scores, evidence, pairs, paired)
 
 
-def _stored_rows(index: StoredIndex, hits: list[Hit], sentences: list[Sentence]) -> list[int] | None:
+def stored_rows(index: StoredIndex, hits: list[Hit], sentences: list[Sentence]) -> list[int] | None:
     """The stored rows of ``sentences`` (vectors, tokens), or None unless every one is stored."""
     if index.sentence_vectors is None:
         return None

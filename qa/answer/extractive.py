@@ -13,7 +13,9 @@ import math
 from dataclasses import dataclass
 
 from index.embedding import MINILM_NAME, Embedder, QueryVectors
+from qa.answer.abstention import ABSTAIN_PROBABILITY, CALIBRATED, SURE_PROBABILITY, answer_probability
 from qa.answer.evidence import WEIGHTS, Candidates, Evidence, EvidenceWeights, Sentence, score, texts_of
+from qa.answer.short.confidence import EVIDENCE_MARGIN_CAP, EvidenceSignals
 from qa.answer.short.finder import ShortAnswerFinder
 from qa.answer.spans import choose
 from qa.core.answers import NO_ANSWER_TEXT, Answer, Citation, ShortAnswer, TokenSink
@@ -50,8 +52,11 @@ class AnswerSettings:
     returns the passages) when ``support``, the best ``cosine + 0.5 * overlap`` of the candidates
     embedded alone (with stored vectors, only the winner is), is below ``abstain_below``; None
     takes the threshold calibrated for the embedder in use (ABSTAIN_BELOW: 0.5 for
-    all-MiniLM-L6-v2; eval/bench/abstain.py, docs/answers.md "Abstention"). ``abstain=False``
-    never abstains. In chat, the rewritten query's support counts too (the better of the two).
+    all-MiniLM-L6-v2; eval/bench/abstain.py, docs/answers.md "Abstention"). With None it also
+    abstains when the calibrated probability that the winner answers (qa/answer/abstention.py)
+    is below ABSTAIN_PROBABILITY: a near-domain question passes support without being answered.
+    An explicit ``abstain_below`` is a support threshold alone. ``abstain=False`` never abstains.
+    In chat, the rewritten query's support and probability count too (the better of the two).
     Support is deliberately not the evidence score, whose weights change with the ranking.
     """
 
@@ -129,29 +134,70 @@ class ExtractiveAnswerer:
         best = evidence[0] if evidence else None
         score = support(evidence)
         threshold = self.settings.threshold(self.embedder.name)
-        if threshold is not None and score < threshold and query != question and best is not None:
+        sure = self._probability(question, hits, evidence, vectors, score)  # None: no calibrated model
+        if self._withholds(threshold, score, sure) and query != question and best is not None:
             # A follow-up names its subject only in the rewritten query ("What did he call for?"),
             # so it matches the sentence that answers it poorly on its own.
-            score = max(score, support(self.evidence(query, hits, query_vectors)))
-        if best is None or (threshold is not None and score < threshold):
-            return Answer(question, query, NO_ANSWER_TEXT, None, True, (), tuple(hits), score)
+            rewritten = self.evidence(query, hits, query_vectors)
+            score = max(score, support(rewritten))
+            if sure is not None:
+                sure = max(sure, self._probability(query, hits, rewritten, query_vectors, support(rewritten)) or 0.0)
+        if best is None or self._withholds(threshold, score, sure):
+            return Answer(question, query, NO_ANSWER_TEXT, None, True, (), tuple(hits), score, answer_confidence=sure)
         index = self.retriever.index
         cited = choose(candidates.sentences, candidates.scores, candidates.pairs, candidates.paired, texts_of(index))
         assert cited is not None  # there is a best sentence
         document = index.document(cited.doc_id)
         citation = Citation.verified(1, document, cited.start, cited.end)
-        short = None
+        short = withheld = confidence = None
         if self.short_answers is not None:
             # Looked for in the best sentence when it is part of the answer proper (the span ranker
             # reads one sentence; eval/bench/spans.py), else in the answer proper: a heading quoted
             # with it repeats the question's words.
             inside = best.doc_id == cited.doc_id and cited.answer_start <= best.start and best.end <= cited.end
             start, end = (best.start, best.end) if inside else (cited.answer_start, cited.end)
-            span = self.short_answers.span(question, document.text[start:end])
-            if span is not None:
-                short = ShortAnswer.verified(document, start + span.start, start + span.end)
+            # Shown only when probably right (qa/answer/short/confidence.py); else the evidence stands alone.
+            lead = best.score - evidence[1].score if len(evidence) > 1 else EVIDENCE_MARGIN_CAP
+            found = self.short_answers.candidate(
+                question, document.text[start:end], EvidenceSignals(score, lead, inside)
+            )
+            if found is not None:
+                confidence = found.confidence
+                phrase = ShortAnswer.verified(document, start + found.start, start + found.end)
+                short, withheld = (phrase, None) if found.shown else (None, phrase)
         text = f"{citation.text} [{citation.n}]"
-        return Answer(question, query, text, short, False, (citation,), tuple(hits), score)
+        return Answer(
+            question,
+            query,
+            text,
+            short,
+            False,
+            (citation,),
+            tuple(hits),
+            score,
+            short_answer_confidence=confidence,
+            withheld_short_answer=withheld,
+            answer_confidence=sure,
+            low_confidence=sure is not None and sure < SURE_PROBABILITY,
+        )
+
+    def _probability(
+        self, question: str, hits: list[Hit], evidence: list[Evidence], vectors: QueryVectors | None, score: float
+    ) -> float | None:
+        """The calibrated probability that ``evidence`` answers (qa/answer/abstention.py); None for
+        an embedder it was not calibrated for."""
+        if self.embedder.name not in CALIBRATED:
+            return None
+        vectors = self.embedder.embed_query(question) if vectors is None else vectors
+        return answer_probability(self.retriever.index, question, hits, evidence, vectors, score)
+
+    def _withholds(self, threshold: float | None, score: float, sure: float | None) -> bool:
+        """Abstain: support below the threshold, or, with the calibrated threshold (``abstain_below``
+        None), a probability below ABSTAIN_PROBABILITY that the evidence answers."""
+        if threshold is None:
+            return False
+        calibrated = self.settings.abstain_below is None and sure is not None
+        return score < threshold or (calibrated and sure < ABSTAIN_PROBABILITY)
 
     def evidence(self, query: str, hits: list[Hit], vectors: QueryVectors | None = None) -> list[Evidence]:
         """The sentences of ``hits`` scored as evidence for ``query``, best first.

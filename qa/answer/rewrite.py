@@ -248,6 +248,11 @@ def _parse(question: str) -> _Parsed:
         elif word in _POSSESSIVE and _introduced_before(lower, k):
             # "Where does each application install its source file?" names its own subject.
             local = True
+        elif word == "his" and _subject_name_before(entities, lower, k):
+            # Binding: in "In what work did Philo of Byzantium describe his experiment?" the "his" of
+            # the predicate is the subject's (the name right after the auxiliary), even when the
+            # name is not spelt like a person's.
+            local = True
         elif word in _OBJECT:
             # Binding: "What did Microsoft rename it to?" - an object pronoun is never the subject
             # of its own clause, and a question rarely has another name for it to point at.
@@ -287,6 +292,11 @@ def _introduced_before(lower: list[str], k: int) -> bool:
     return any(lower[i] in _INTRODUCING and lower[i + 1] not in STOPWORDS for i in range(k - 1))
 
 
+def _subject_name_before(entities: list[tuple[int, Phrase]], lower: list[str], k: int) -> bool:
+    """Whether a name that is no place or thing by its spelling follows an auxiliary before word ``k``."""
+    return any(0 < start < k and lower[start - 1] in _AUX and not p.the for start, p in entities)
+
+
 def _capitalised(word: str) -> bool:
     return word[0].isupper() or (len(word) > 1 and word[1:].isupper() and word[0].isalpha())
 
@@ -317,8 +327,9 @@ def _strip_possessive(text: str) -> str:
 
 
 def _answer_phrase(answer: Answer, question: str) -> Phrase | None:
-    """The previous short answer as a phrase, when it is a name anaphors can point at."""
-    short = answer.short_answer
+    """The previous short answer as a phrase, when it is a name anaphors can point at (a phrase
+    withheld for low confidence too: it is in the quoted sentence the user read)."""
+    short = answer.short_answer or answer.withheld_short_answer
     if answer.abstained or short is None:
         return None
     words = [m.group() for m in WORD.finditer(short.text)]

@@ -15,12 +15,12 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def _demo_command(args: argparse.Namespace) -> int:
     from index.chunking import ChunkerSettings
-    from index.embedding import MiniLMEmbedder
+    from index.embedding import default_embedder
     from qa.commands.index_cmd import build_with_progress
     from qa.commands.render import format_hits
     from qa.engine import Engine
 
-    embedder = MiniLMEmbedder()
+    embedder = default_embedder()
     root = demo_index_dir()
     report = build_with_progress([DEMO_CORPUS], root, embedder, ChunkerSettings())
     print(f"demo index: {report.documents} documents, {report.chunks} chunks -> {root}\n")

@@ -58,6 +58,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--per-article", type=int, help="with --articles: only the first N questions of each article")
     p.add_argument("--split", default="train", help="BEIR qrels split (default train)")
     p.add_argument("--embedder", default="all-MiniLM-L6-v2", help="embedder for an index built from the gold set")
+    p.add_argument(
+        "--backend", choices=("onnx", "torch"), default="onnx", help="what runs it there: onnx (default) or torch"
+    )
     p.add_argument("--baseline", type=Path, help="run folder to gate against (exit 4 on a regression)")
     p.add_argument("--tolerance", type=float, default=0.0, help="allowed drop of a quality metric (0-1 scale)")
     p.add_argument(
@@ -149,11 +152,11 @@ def _evaluate(gold_path: Path, args: argparse.Namespace) -> int:
     git = git_state()  # now: the tree may change while a long run is going
     llm = llm_backend(args)  # LLMUnavailable before the slow part
     if args.index is not None:
-        results, header = _evaluate_on(gold, args.index, args.embedder, str(args.index), llm)
+        results, header = _evaluate_on(gold, args.index, (args.embedder, args.backend), str(args.index), llm)
     else:
         with tempfile.TemporaryDirectory(prefix="qa-eval-") as tmp:
             shown = "(temporary, built from the gold set)"
-            results, header = _evaluate_on(gold, Path(tmp), args.embedder, shown, llm)
+            results, header = _evaluate_on(gold, Path(tmp), (args.embedder, args.backend), shown, llm)
     header = {
         "gold": gold.describe(),
         **header,
@@ -179,9 +182,10 @@ def _evaluate(gold_path: Path, args: argparse.Namespace) -> int:
 
 
 def _evaluate_on(
-    gold: GoldSet, root: Path, embedder_name: str, shown_path: str, llm=None
+    gold: GoldSet, root: Path, embedder: tuple[str, str], shown_path: str, llm=None
 ) -> tuple[list[QuestionResult], dict]:
-    """Ask ``gold`` against the index at ``root``, building it there from the gold corpus if there is none.
+    """Ask ``gold`` against the index at ``root``, building it there from the gold corpus if there is none
+    (with ``embedder``: its name and backend).
 
     With ``llm`` (a backend) the questions are answered by the language model (qa eval --llm).
     """
@@ -193,9 +197,10 @@ def _evaluate_on(
     from qa.answer.extractive import WEIGHTS
     from qa.engine import Engine
 
+    name, backend = embedder
     embedder = None
     if not IndexDir(root).exists():
-        embedder = embedder_by_name(embedder_name)
+        embedder = embedder_by_name(name, backend)
         with tqdm(desc="indexing gold corpus", unit="doc", file=sys.stderr, disable=None) as bar:
             build_gold_index(gold, root, embedder, on_document=lambda *_: bar.update(1))
     engine = Engine(root, embedder, llm=llm)

@@ -24,9 +24,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     build.add_argument("--embedder", default="all-MiniLM-L6-v2", help="all-MiniLM-L6-v2 (default) or hashing:<dim>")
     build.add_argument(
         "--backend",
-        choices=("torch", "onnx"),
-        default="torch",
-        help="what runs the model: torch (default) or onnx (ONNX Runtime, int8 weights; queries use the index's own)",
+        choices=("onnx", "torch"),
+        default="onnx",
+        help="what runs the model: onnx (default: ONNX Runtime, int8 weights) or torch; queries use the index's own",
     )
     build.add_argument("--strict", action="store_true", help="exit 3 if any file was skipped")
     build.add_argument("--json", action="store_true", help="print the build summary as JSON")
@@ -42,7 +42,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     update.add_argument("--embedder", default=None, help="default: the index's own (all-MiniLM-L6-v2 for a new one)")
     update.add_argument(
-        "--backend", choices=("torch", "onnx"), default=None, help="default: the index's own (torch for a new one)"
+        "--backend", choices=("onnx", "torch"), default=None, help="default: the index's own (onnx for a new one)"
     )
     update.add_argument("--chunk-tokens", type=int, default=None, help="default: the index's own (200 for a new one)")
     update.add_argument("--overlap-tokens", type=int, default=None, help="default: the index's own (40 for a new one)")
@@ -78,11 +78,11 @@ def _build_command(args: argparse.Namespace) -> int:
 
 def _update_command(args: argparse.Namespace) -> int:
     from index.chunking import ChunkerSettings
-    from index.embedding import BACKENDS, MINILM_NAME, embedder_by_name
+    from index.embedding import BACKENDS, DEFAULT_BACKEND, MINILM_NAME, embedder_by_name
 
     root = index_path(args)
     own_embedder, own_backend, own_chunker = _index_settings(root)
-    backend = args.backend or (own_backend if own_backend in BACKENDS else "torch")
+    backend = args.backend or (own_backend if own_backend in BACKENDS else DEFAULT_BACKEND)
     embedder = embedder_by_name(args.embedder or own_embedder or MINILM_NAME, backend)
     chunker = None
     if args.chunk_tokens is not None or args.overlap_tokens is not None or args.rebuild:
@@ -119,13 +119,14 @@ def _index_settings(root: Path):
     """The embedder name, backend and chunker of the index at ``root``, None for each when there is no
     readable index (a missing or other-format one: the update or rebuild then says what to do)."""
     from index.chunking import ChunkerSettings
+    from index.embedding import RECORDED_BEFORE_BACKENDS
     from index.store import IndexDir
     from qa.core.errors import QAError
 
     try:
         manifest = IndexDir(root).manifest()
         recorded = manifest.embedder
-        return recorded["name"], recorded.get("backend", "torch"), ChunkerSettings(**manifest.chunker)
+        return recorded["name"], recorded.get("backend", RECORDED_BEFORE_BACKENDS), ChunkerSettings(**manifest.chunker)
     except (QAError, OSError, ValueError, KeyError, TypeError):
         return None, None, None
 
@@ -162,6 +163,7 @@ def build_with_progress(paths: list[Path], root: Path, embedder, chunker):
 
 
 def _info_command(args: argparse.Namespace) -> int:
+    from index.embedding import RECORDED_BEFORE_BACKENDS
     from index.store import IndexDir
 
     index_dir = IndexDir(index_path(args))
@@ -178,7 +180,8 @@ def _info_command(args: argparse.Namespace) -> int:
     print(f"documents   {manifest.counts['documents']}   chunks {manifest.counts['chunks']}")
     print(f"embedder    {manifest.embedder['name']} ({manifest.embedder['fingerprint']}, {manifest.embedder['dim']}-d)")
     recorded = manifest.embedder
-    print(f"backend     {recorded.get('backend', 'torch')} (quantization {recorded.get('quantization', 'none')})")
+    backend = recorded.get("backend", RECORDED_BEFORE_BACKENDS)
+    print(f"backend     {backend} (quantization {recorded.get('quantization', 'none')})")
     print(f"chunker     {manifest.chunker}   index text: {manifest.index_text}")
     dense = manifest.dense
     print(f"dense       {dense.get('kind', 'exact')} search ({dense.get('factory', 'flat inner product')})")

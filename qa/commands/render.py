@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import textwrap
 
+from qa.answer.short.confidence import in_words
 from qa.core.answers import Answer
 from qa.core.types import Hit
 
@@ -42,7 +43,9 @@ def format_answer(answer: Answer, width: int = 100) -> str:
             lines.append(f"(LLM answer not used: {answer.fallback_reason}.)")
         lines.append(textwrap.fill(" ".join(answer.text.split()), width=width))
     if answer.short_answer is not None:
-        lines.append(f"Short answer: {answer.short_answer.text}")
+        p = answer.short_answer_confidence
+        sure = "" if p is None else f" ({in_words(p)}, {p:.0%})"
+        lines.append(f"Short answer{sure}: {answer.short_answer.text}")
     for c in answer.citations:
         page = f", page {c.page}" if c.page is not None else ""
         lines.append(f"[{c.n}] {c.title or c.doc_id}  ({c.doc_id}{page}, chars {c.start}-{c.end})")

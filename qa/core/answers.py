@@ -105,6 +105,14 @@ class Answer:
 
     ``evidence_score`` is the support the abstention decision compared with its threshold
     (``qa.answer.extractive.support``), -inf when there was no candidate sentence.
+    ``short_answer_confidence`` is the probability that the best short-answer phrase is right
+    (qa/answer/short/confidence.py), None when no phrase was a candidate; the phrase is
+    ``short_answer`` when that reached the threshold for showing it, else ``withheld_short_answer``
+    (kept for evaluation, never shown nor in the JSON).
+    ``answer_confidence`` is the calibrated probability that the cited evidence answers the
+    question (qa/answer/abstention.py), None without a model calibrated for the embedder; an
+    answer below its "sure" threshold is still given but ``low_confidence`` (shown as the closest
+    passage), and below the abstain threshold the answerer abstains.
     LLM answers (``mode`` "llm") also carry their ``sentences`` and the ``generation`` figures;
     ``fallback_reason`` says why an "llm-fallback" answer shows the extractive text instead.
     """
@@ -121,6 +129,10 @@ class Answer:
     sentences: tuple[AnswerSentence, ...] = ()
     fallback_reason: str | None = None
     generation: Generation | None = None
+    short_answer_confidence: float | None = None
+    withheld_short_answer: ShortAnswer | None = None
+    answer_confidence: float | None = None
+    low_confidence: bool = False
 
     def to_json(self) -> dict:
         """The JSON shape of an answer: a contract shared by the CLI, eval and the UI."""
@@ -133,18 +145,23 @@ class Answer:
             "short_answer_span": None
             if short is None
             else {"doc_id": short.doc_id, "start": short.start, "end": short.end},
+            "short_answer_confidence": None
+            if self.short_answer_confidence is None
+            else round(float(self.short_answer_confidence), 4),
             "abstained": self.abstained,
             "evidence_score": round(float(self.evidence_score), 6),
+            "answer_confidence": None if self.answer_confidence is None else round(float(self.answer_confidence), 4),
+            "low_confidence": self.low_confidence,
             "citations": [c.to_json() for c in self.citations],
             "hits": [h.to_json() for h in self.hits],
             "mode": self.mode,
         } | self._llm_json()
 
     def verify(self, documents: DocumentSource) -> None:
-        """Raise SpanMismatch unless every citation and the short answer quote their stored document exactly."""
+        """Raise SpanMismatch unless every citation and the short answer (shown or withheld) quote their
+        stored document exactly."""
         spans: list[Span] = list(self.citations)
-        if self.short_answer is not None:
-            spans.append(self.short_answer)
+        spans += [s for s in (self.short_answer, self.withheld_short_answer) if s is not None]
         for span in spans:
             try:
                 document = documents.document(span.doc_id)

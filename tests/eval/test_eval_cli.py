@@ -135,7 +135,9 @@ def test_run_folder_on_an_existing_index(tmp_path: Path, indexed: Path, capsys: 
     assert scored["exact"] == pytest.approx(100 * metrics["answer.exact"])
     assert scored["f1"] == pytest.approx(100 * metrics["answer.f1"])
     html = (run / "report.html").read_text()
-    assert html.count("<svg") == 4  # recall@k, latency, evidence answered/abstained, answerable/unanswerable
+    # recall@k, latency, evidence answered/abstained, answerable/unanswerable, and the short answers'
+    # precision/coverage and reliability
+    assert html.count("<svg") == 6 and "Short answers: precision vs coverage" in html
     assert not re.search(r"(src|href)=|https?://(?!www\.w3\.org/2000/svg)", html)  # nothing fetched from outside
     md = (run / "report.md").read_text()
     assert "hashing:64" in md and header["git"]["commit"] in md and "| answer.f1 |" in md

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import random
 import shutil
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -19,9 +22,17 @@ from test_sentence_vectors import CHUNKER, DOCS
 import index.onnx_embedding as onnx_embedding
 from index.build import build_index
 from index.chunking import ChunkerSettings, chunk_document
-from index.embedding import MINILM_NAME, HashingEmbedder, MiniLMEmbedder, embedder_by_name, export_onnx, model_dir
+from index.embedding import (
+    MINILM_NAME,
+    HashingEmbedder,
+    MiniLMEmbedder,
+    default_embedder,
+    embedder_by_name,
+    export_onnx,
+    model_dir,
+)
 from index.formats.corpora import iter_beir_documents
-from index.layout import Manifest
+from index.layout import MANIFEST_FILE, Manifest
 from index.loaders import iter_sources
 from index.onnx_embedding import META_FILE, MODEL_FILE, OnnxMiniLMEmbedder, ensure_model
 from index.sentences import sentence_spans
@@ -57,7 +68,9 @@ def test_backends_are_chosen_by_name_without_loading_anything(tmp_path: Path) ->
     assert (onnx.backend, onnx.quantization) == ("onnx", "int8")
     assert onnx.fingerprint.startswith(MiniLMEmbedder().fingerprint + ":onnx-int8-")
     assert OnnxMiniLMEmbedder(quantization="none").fingerprint != onnx.fingerprint
-    assert embedder_by_name(MINILM_NAME).backend == "torch"
+    assert embedder_by_name(MINILM_NAME).backend == "onnx"  # the default for new indexes
+    assert default_embedder().backend == "onnx"
+    assert embedder_by_name(MINILM_NAME, "torch").backend == "torch"
     assert embedder_by_name("hashing:8", "onnx").name == "hashing:8"  # no model: the backend does not apply
     with pytest.raises(ModelUnavailable, match="'tensorflow'"):
         embedder_by_name(MINILM_NAME, "tensorflow")
@@ -69,6 +82,38 @@ class _Backend(HashingEmbedder):
     def __init__(self, backend: str, quantization: str) -> None:
         super().__init__(dim=8)
         self.backend, self.quantization = backend, quantization
+
+
+def _fresh_python(code: str) -> None:
+    """Run ``code`` in a new interpreter (this one has imported torch long ago); it fails by raising."""
+    run = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parents[2], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+
+
+def test_without_torch_hides_it_and_makes_other_threads_wait() -> None:
+    _fresh_python(
+        """
+import sys, threading, time
+import index.embedding as embedding
+
+got = {}
+with embedding.without_torch():
+    other = threading.Thread(target=lambda: got.setdefault("torch", embedding._torch()))
+    other.start()
+    time.sleep(0.3)
+    try:
+        import torch
+    except ImportError:
+        pass
+    else:
+        raise SystemExit("torch was importable inside the block")
+    assert "torch" not in got, "another thread imported torch inside the block"
+other.join()
+assert got["torch"].__name__ == "torch" and "torch" in sys.modules
+with embedding.without_torch():  # loaded already: nothing to hide
+    import torch
+"""
+    )
 
 
 def test_a_manifest_refuses_another_backend_naming_both() -> None:
@@ -244,6 +289,13 @@ def test_an_onnx_index_is_refused_by_torch_and_queried_with_onnx(
     build_index(iter(DOCS), torch_root, minilm, CHUNKER)
     with pytest.raises(IndexMismatch, match=r"torch backend \(quantization none\).*onnx backend"):
         IndexDir(torch_root).load(onnx_minilm)
+    assert Engine(torch_root).embedder.backend == "torch"
+    # An index from before backends records none: torch made it, so torch embeds its questions.
+    manifest = IndexDir(torch_root).current() / MANIFEST_FILE
+    data = json.loads(manifest.read_text(encoding="utf-8"))
+    del data["embedder"]["backend"]
+    manifest.write_text(json.dumps(data), encoding="utf-8")
+    assert Engine(torch_root).embedder.backend == "torch"
 
 
 def _searches(root: Path, embedder: OnnxMiniLMEmbedder) -> list[list[tuple]]:
@@ -301,3 +353,33 @@ def test_cli_builds_with_onnx_and_updates_with_the_index_backend(
     assert (info["embedder"]["backend"], info["counts"]["documents"]) == ("onnx", 3)
     assert main(["index", "update", str(docs), "--index", index, "--backend", "torch"]) == 1
     assert "--rebuild --backend torch" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_killed_onnx_update_leaves_the_previous_index_served(
+    tmp_path: Path, onnx_minilm: OnnxMiniLMEmbedder, onnx_cache: Path
+) -> None:
+    """kill -9 in the middle of a real onnx update (the default backend's parallel runs): the
+    previous generation stays current, whole and answerable with its own backend."""
+    docs = tmp_path / "docs"
+    write(docs, {"curie.txt": DOCS[0].text, "rivers.txt": DOCS[1].text})
+    root = tmp_path / "idx"
+    update_index([docs], root, onnx_minilm, CHUNKER)
+    before = IndexDir(root).current()
+    corpus = Path(__file__).parents[1] / "data" / "scifact" / "corpus.jsonl"
+    write(docs, {f"{d.doc_id}.txt": d.text for d in iter_beir_documents(corpus)})  # ~900 chunks: tens of seconds
+    command = [sys.executable, "-m", "qa.cli", "index", "update", str(docs), "--index", str(root)]
+    env = {**os.environ, "QA_CACHE": str(onnx_cache)}
+    process = subprocess.Popen(command, cwd=Path(__file__).parents[2], env=env, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not list((root / "generations").glob("*.tmp")):  # the new generation is being written
+        assert process.poll() is None and time.monotonic() < deadline, "the update never started writing"
+        time.sleep(0.05)
+    time.sleep(2)  # into the embedding
+    assert process.poll() is None, "the update finished before it could be killed"
+    process.kill()
+    process.wait(timeout=60)
+    assert IndexDir(root).current() == before
+    engine = Engine(root)
+    assert engine.embedder.backend == "onnx"
+    assert engine.retriever().search("Where was Marie Curie born?", k=1)[0].doc_id == "curie.txt"

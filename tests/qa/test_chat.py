@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from small_corpus import answerer_over
 
-from eval.chat_gold import GOLD, SEED, load_chat_gold
+from eval.chat_gold import GOLD, SEED, SELF_CONTAINED, SPLITS, load_chat_gold
 from eval.questions import squad_doc_id
 from index.build import build_index
 from index.chunking import ChunkerSettings
@@ -160,12 +160,18 @@ def test_chat_gold_is_well_formed_and_every_answer_is_in_its_document(data: Path
     conversations = load_chat_gold(GOLD)
     texts = _gold_texts(data)
     turns = [t for c in conversations for t in c]
-    assert 25 <= len(conversations) <= 40
-    assert 60 <= sum(t.turn > 1 for t in turns) <= 100
+    assert 40 <= len(conversations) <= 60
+    assert 120 <= sum(t.turn > 1 for t in turns) <= 160
     assert len({t.qid for t in turns}) == len(turns)
     assert all(len(c) >= 2 for c in conversations)
-    for split in ("before", "after"):
+    assert all(len({t.split for t in c}) == 1 for c in conversations)
+    for split in SPLITS:
         assert sum(c[0].split == split for c in conversations) >= 10
+    # The self-contained split: mostly follow-ups that name their own subject, some that need the history.
+    follow_ups = [t for t in turns if t.turn > 1 and t.split == SELF_CONTAINED]
+    assert sum(t.self_contained for t in follow_ups) >= 25
+    assert sum(not t.self_contained for t in follow_ups) >= 5
+    assert not [t.qid for t in turns if t.turn > 1 and t.split != SELF_CONTAINED and t.self_contained]
     assert any(d == Path(SEED).name for t in turns for d in t.doc_ids)
     assert len({d.split("#")[0] for t in turns for d in t.doc_ids}) == 13  # 12 SQuAD articles and the seed
     for t in turns:
@@ -195,6 +201,21 @@ def test_a_bad_chat_gold_line_is_named(tmp_path: Path) -> None:
     bad.write_text("not json\n", encoding="utf-8")
     with pytest.raises(QAError, match=r"chat\.jsonl:1"):
         load_chat_gold(bad)
+
+    # A follow-up of the self-contained split says whether it names its own subject; no other split has one that does.
+    def turns(split: str, follow_up: str) -> str:
+        second = line.replace("a-1", "a-2")
+        first = line + f'"conversation_id": "a", "turn": 1, "split": "{split}"}}\n'
+        return first + second + f'"conversation_id": "a", "turn": 2, "split": "{split}"{follow_up}}}\n'
+
+    bad.write_text(turns("self-contained", ""), encoding="utf-8")
+    with pytest.raises(QAError, match=r"chat\.jsonl:2.*needs self_contained"):
+        load_chat_gold(bad)
+    bad.write_text(turns("before", ', "self_contained": true'), encoding="utf-8")
+    with pytest.raises(QAError, match=r"chat\.jsonl:2.*can be self-contained"):
+        load_chat_gold(bad)
+    bad.write_text(turns("self-contained", ', "self_contained": false'), encoding="utf-8")
+    assert [t.self_contained for t in load_chat_gold(bad)[0]] == [True, False]
 
 
 # --- the real model -------------------------------------------------------------------------

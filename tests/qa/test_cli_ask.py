@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from index.store import IndexDir
+from qa.answer.short.confidence import SHOW_ABOVE, in_words
 from qa.cli import main
 
 ANSWER_KEYS = {
@@ -17,8 +18,11 @@ ANSWER_KEYS = {
     "answer",
     "short_answer",
     "short_answer_span",
+    "short_answer_confidence",
     "abstained",
     "evidence_score",
+    "answer_confidence",
+    "low_confidence",
     "citations",
     "hits",
     "mode",
@@ -57,13 +61,21 @@ def test_ask_json_is_the_contract_and_every_span_is_exact(index: Path, capsys: p
         "Oxygen is a chemical element with atomic number 8. It was discovered by Carl Wilhelm Scheele in 1771."
     )
     assert answer["short_answer"] in answer["citations"][0]["quote"]
+    assert 0.0 < answer["short_answer_confidence"] < 1.0  # given, whether the short answer is shown or not
     assert answer["answer"].startswith(answer["citations"][0]["quote"])
 
 
 def test_ask_text_and_questions_file(index: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["ask", "When did Chopin move to Paris?", "--index", str(index)]) == 0
     out = capsys.readouterr().out
-    assert "(chopin.txt, chars 89-138)" in out and "Short answer: 1831" in out
+    assert "(chopin.txt, chars 89-138)" in out
+    assert main(["ask", "When did Chopin move to Paris?", "--index", str(index), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    p = data["short_answer_confidence"]
+    if data["short_answer"] is not None:  # shown with how sure it is, in words and percent
+        assert f"Short answer ({in_words(p)}, {p:.0%}): {data['short_answer']}" in out
+    else:  # withheld: the quote stands alone
+        assert p < SHOW_ABOVE and "Short answer" not in out
     questions = tmp_path / "q.jsonl"
     questions.write_text(
         '{"id": "a", "question": "When did Chopin die?"}\n{"id": "b", "question": "What is oxygen?"}\n'

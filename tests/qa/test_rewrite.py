@@ -48,6 +48,9 @@ def test_empty_history_leaves_any_question_unchanged(question: str) -> None:
         # a possessive after a noun the question introduces itself (issue 16)
         "Where does each application install its source XML file?",
         "What does a parser do with its input?",
+        # "his" of the predicate bound by the subject name, spelt like a person's or not (chat gold)
+        "In what work did Philo of Byzantium describe his experiment with a burning candle?",
+        "When did Chopin leave his family?",
         # "that" opening a clause, "there" of "there is"
         "Which gas that Priestley isolated makes candles burn brighter?",
         "How many natural reserves are there in Warsaw?",
@@ -124,6 +127,13 @@ def test_an_object_pronoun_is_not_the_subject_before_it() -> None:
     rewrite = explain_followup("What did Microsoft rename it to?", history)
     assert rewrite.reason == "pronoun 'it'"
     assert "SkyDrive" in " ".join(rewrite.added)
+
+
+def test_his_is_bound_only_by_a_subject_that_may_be_a_person() -> None:
+    # "his" after a subject name is the subject's; not after a place or thing, and "its" never after a person.
+    rewrite = explain_followup("When did the Melbourne Cricket Ground host his final match?", CHOPIN)
+    assert rewrite.reason == "pronoun 'his'"
+    assert explain_followup("When did Frédéric Chopin compose its final movement?", CHOPIN).reason == "pronoun 'its'"
 
 
 def test_an_abstained_or_missing_short_answer_is_not_carried() -> None:

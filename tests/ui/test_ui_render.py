@@ -11,6 +11,7 @@ import pytest
 from index.build import build_index
 from index.chunking import ChunkerSettings
 from index.embedding import HashingEmbedder
+from qa.answer.short.confidence import in_words
 from qa.core.answers import Answer
 from qa.core.types import Document
 from qa.engine import Engine
@@ -119,7 +120,29 @@ def test_short_answer_is_emphasised_inside_the_cited_span(engine: Engine) -> Non
     assert parsed.by_class["qa-short"] == [answer.short_answer.text]
     assert parsed.by_class["qa-cited"] == [answer.citations[0].text]
     message = Parsed(render.answer_message_html(answer))
-    assert message.by_class["qa-short-line"] == [f"Short answer: {answer.short_answer.text}"]
+    sure = in_words(answer.short_answer_confidence)
+    assert message.by_class["qa-short-line"] == [f"Short answer ({sure}): {answer.short_answer.text}"]
+    assert message.by_class["qa-short-sure"] == [sure]
+
+
+def test_a_withheld_short_answer_is_not_shown(engine: Engine) -> None:
+    answer = engine.ask("When did the Hindenburg burn?")
+    assert answer.short_answer is not None and answer.short_answer_confidence is not None
+    withheld = dataclasses.replace(answer, short_answer=None, withheld_short_answer=answer.short_answer)
+    message = assert_inert(render.answer_message_html(withheld))
+    assert "qa-short-line" not in message.by_class and "Short answer" not in message.text
+    assert message.by_class["qa-quote"] == [answer.citations[0].text]  # the evidence alone
+    assert render.short_answer_html(withheld) == ""
+
+
+@pytest.mark.parametrize(
+    ("confidence", "words"), [(0.97, "very likely"), (0.74, "likely"), (0.3, "unsure"), (None, None)]
+)
+def test_the_short_answer_says_how_sure_it_is(engine: Engine, confidence: float | None, words: str | None) -> None:
+    answer = dataclasses.replace(engine.ask("When did the Hindenburg burn?"), short_answer_confidence=confidence)
+    assert answer.short_answer is not None
+    line = Parsed(render.short_answer_html(answer)).by_class["qa-short-line"]
+    assert line == [f"Short answer ({words}): 1937" if words else "Short answer: 1937"]
 
 
 def test_abstention_says_so_and_lists_the_closest_passages(engine: Engine) -> None:

