@@ -44,8 +44,22 @@ class Skipped:
     reason: str
 
 
-def iter_sources(paths: Sequence[str | Path]) -> Iterator[Document | Skipped]:
+@dataclass(frozen=True, slots=True)
+class Held:
+    """A file left unread because the caller asked to hold it (one still being written: index/watch.py)."""
+
+    path: str  # as given/joined, like a Document's source
+    doc_id: str  # the id a one-document file would get (a corpus file's records have their own)
+
+
+def iter_sources(
+    paths: Sequence[str | Path], hold: frozenset[str] = frozenset(), exclude: frozenset[str] = frozenset()
+) -> Iterator[Document | Skipped | Held]:
     """Documents from files and folders (recursive, sorted, deterministic order).
+
+    A file whose real path (``os.path.realpath``) is in ``hold`` is not read: a ``Held`` stands
+    for it (only a caller that passes ``hold`` ever sees one). A folder whose real path
+    (``os.path.realpath``) is in ``exclude`` is not walked (an index directory inside a folder read).
 
     Never raises for a bad file: yields Skipped with a reason and goes on. A path that does not
     exist → Skipped("... no such file or directory").
@@ -55,7 +69,7 @@ def iter_sources(paths: Sequence[str | Path]) -> Iterator[Document | Skipped]:
     """
     first_source: dict[str, str] = {}
     for given in paths:
-        for item in _iter_path(os.fspath(given)):
+        for item in _iter_path(os.fspath(given), hold, exclude):
             if isinstance(item, Document):
                 if not item.text.strip():
                     item = Skipped(item.source, f"document {item.doc_id!r}: empty text")
@@ -67,20 +81,26 @@ def iter_sources(paths: Sequence[str | Path]) -> Iterator[Document | Skipped]:
             yield item
 
 
-def _iter_path(given: str) -> Iterator[Document | Skipped]:
+def _iter_path(
+    given: str, hold: frozenset[str] = frozenset(), exclude: frozenset[str] = frozenset()
+) -> Iterator[Document | Skipped | Held]:
     if os.path.isdir(given):
-        for found in _walk(given):
+        for found in _walk(given, exclude):
             if isinstance(found, Skipped):
                 yield found
+            elif hold and os.path.realpath(found[1]) in hold:
+                yield Held(found[1], found[0])
             else:
                 yield from _load_file(found[1], doc_id=found[0])
+    elif hold and os.path.realpath(given) in hold:
+        yield Held(given, os.path.basename(given))
     elif os.path.lexists(given):
         yield from _load_file(given, doc_id=os.path.basename(given))
     else:
         yield Skipped(given, "no such file or directory")
 
 
-def _walk(root: str) -> Iterator[tuple[str, str] | Skipped]:
+def _walk(root: str, exclude: frozenset[str] = frozenset()) -> Iterator[tuple[str, str] | Skipped]:
     """``(relative POSIX id, joined path)`` of every non-hidden file under ``root``, sorted by id,
     and a Skipped for each folder that cannot be listed.
 
@@ -109,6 +129,8 @@ def _walk(root: str) -> Iterator[tuple[str, str] | Skipped]:
                 continue
             rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
             if _is_dir(entry):
+                if exclude and os.path.realpath(entry.path) in exclude:
+                    continue
                 (linked if entry.is_symlink() else folders).append((rel, entry.path))
             else:
                 found.append((rel, entry.path, None))

@@ -8,7 +8,9 @@ Policy, by document id (the path relative to the folder given, or the corpus id)
   (an edit leaves most of a document alone) take the cached vector, the rest are embedded;
 - id in the index but not found under the given paths (deleted, moved, or just not named this
   time, or now unreadable): kept as it was, unless ``prune=True``, which makes the index mirror
-  exactly the given paths and removes it.
+  exactly the given paths and removes it;
+- a file in ``hold`` (one still being written, index/watch.py) is not read: its documents are
+  kept as they were even with ``prune``, and a new one waits for a later update.
 
 Every update writes a whole new generation: kept chunks are copied with their ids and vectors,
 removed ones are simply not copied (so their vectors are really gone, not masked), and the
@@ -18,8 +20,9 @@ the same files would be and searches give the same hits, scores and order.
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +33,7 @@ from index.cache import EmbeddingCache
 from index.chunking import ChunkerSettings
 from index.dense import DenseSettings
 from index.embedding import Embedder
-from index.loaders import Skipped, iter_sources
+from index.loaders import Held, Skipped, iter_sources
 from index.lock import writer_lock
 from index.store import IndexDir, StoredIndex
 from index.tables import document_state
@@ -109,11 +112,12 @@ def update_index(
     prune: bool = False,
     on_document: Callable[[Document | Skipped, int], None] | None = None,
     dense: DenseSettings | None = None,
+    hold: Collection[str | Path] = (),
 ) -> UpdateReport:
     """Sync the index at ``root`` with ``paths`` (see the module docstring for the policy).
 
     ``chunker`` and ``dense`` None mean the index's own settings (or the defaults when there is
-    no index yet).
+    no index yet). ``hold``: files not to read this time (see the module docstring).
     Raises IndexMismatch (naming both values and ``--rebuild``) when the index was made with
     another embedder, chunker or format, and IndexLocked when another process is writing it.
     """
@@ -121,6 +125,8 @@ def update_index(
     index_dir = IndexDir(root)
     counts = {"added": 0, "changed": 0, "removed": 0, "unchanged": 0, "kept": 0}
     skipped: list[Skipped] = []
+    held_files = frozenset(os.path.realpath(path) for path in hold)
+    held_ids: set[str] = set()
     with writer_lock(index_dir.root, "update"):
         index_dir.tidy()
         previous = _Previous(index_dir.load(embedder, chunker)) if index_dir.exists() else None
@@ -133,7 +139,11 @@ def update_index(
             settings, mode, next_id, cache = chunker or ChunkerSettings(), DEFAULT_INDEX_TEXT, 0, None
         seen: set[str] = set()
         with GenerationWriter(index_dir, embedder, settings, mode, next_id, cache, dense or DenseSettings()) as writer:
-            for item in iter_sources(paths):
+            # The index's own folder, when it lies under a folder given, is never read as documents.
+            for item in iter_sources(paths, held_files, frozenset({os.path.realpath(index_dir.root)})):
+                if isinstance(item, Held):
+                    held_ids.add(item.doc_id)
+                    continue
                 if isinstance(item, Skipped):
                     skipped.append(item)
                 else:
@@ -148,7 +158,8 @@ def update_index(
                 if on_document is not None:
                     on_document(item, writer.chunks)
             for doc in previous.others(seen) if previous is not None else ():
-                if prune:
+                held = doc.doc_id in held_ids or (held_files and os.path.realpath(doc.source) in held_files)
+                if prune and not held:
                     counts["removed"] += 1
                 else:
                     writer.add(doc, *previous.chunks(doc.doc_id))

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("qa", "index", "ui", "eval")
+PACKAGES = ("qa", "index", "ui", "eval", "api")
 
 # Bottom to top. A module may import its own layer and the layers below it, never above.
 LAYERS: tuple[tuple[str, ...], ...] = (
@@ -22,11 +22,11 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("qa.answer",),
     ("qa.llm",),
     ("qa.engine",),
-    ("ui", "eval"),  # siblings: neither imports the other (below)
+    ("ui", "eval", "api"),  # siblings: none imports another (below)
     ("qa.commands", "qa.cli"),
     ("eval.bench", "eval.train"),  # research scripts: only they import each other (below)
 )
-SIBLINGS = (("ui", "eval"),)
+SIBLINGS = (("ui", "eval"), ("ui", "api"), ("api", "eval"))
 NOBODY_IMPORTS = ("eval.bench", "eval.train")
 
 # Each heavy dependency is imported in exactly one module.
@@ -40,11 +40,13 @@ HEAVY = {
     "Stemmer": "index/sparse.py",
     "nupunkt": "index/sentences.py",
     "gradio": "ui/app.py",
+    "mcp": "api/mcp.py",
     "spacy": "qa/answer/short/nlp.py",
     "llama_cpp": "qa/llm/local.py",
     "pypdfium2": "index/formats/pdfium.py",
     "pptx": "index/formats/pptx.py",
     "openpyxl": "index/formats/xlsx.py",
+    "watchfiles": "index/watch.py",
 }
 
 
@@ -130,7 +132,11 @@ def test_tests_never_import_the_research_scripts() -> None:
         ("index.writer", "qa.engine"),
         ("qa.core.types", "index.store"),
         ("qa.answer.extractive", "qa.llm.answerer"),
-        ("qa.engine", "ui.app"),  # only qa.commands imports ui and eval
+        ("qa.engine", "ui.app"),  # only qa.commands imports ui, eval and api
+        ("qa.engine", "api.mcp"),
+        ("ui.handlers", "api.mcp"),
+        ("api.mcp", "ui.render"),
+        ("api.mcp", "eval.runner"),
         ("qa.answer.chat", "eval.runner"),
         ("ui.session", "eval.scoring"),
         ("eval.runner", "ui.render"),
@@ -147,6 +153,9 @@ def test_allowed_imports_pass() -> None:
         ("index.store", "qa.core.types"),
         ("qa.search.retrieval", "index.store"),
         ("qa.commands.serve", "ui.app"),
+        ("qa.commands.serve", "api.mcp"),
+        ("qa.commands.mcp", "api.mcp"),
+        ("api.mcp", "qa.engine"),
         ("qa.commands.eval_cmd", "eval.runner"),
         ("eval.bench.answers", "eval.metrics"),
         ("ui.app", "qa.engine"),

@@ -11,6 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from qa.commands import index_watch
 from qa.commands.common import EXIT_STRICT, add_index_arg, index_path, print_json
 
 
@@ -49,6 +50,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     update.add_argument("--strict", action="store_true", help="exit 3 if any file was skipped")
     update.add_argument("--json", action="store_true", help="print the update summary as JSON")
     update.set_defaults(run=_update_command)
+    index_watch.register(index)
     info = index.add_parser("info", help="describe an index")
     add_index_arg(info)
     info.add_argument("--json", action="store_true")
@@ -76,14 +78,21 @@ def _build_command(args: argparse.Namespace) -> int:
     return EXIT_STRICT if args.strict and report.skipped else 0
 
 
-def _update_command(args: argparse.Namespace) -> int:
-    from index.chunking import ChunkerSettings
+def index_embedder(root: Path, name: str | None, backend: str | None):
+    """The embedder named, else the index's own, else the default (all-MiniLM-L6-v2 on onnx)."""
     from index.embedding import BACKENDS, DEFAULT_BACKEND, MINILM_NAME, embedder_by_name
 
+    own_embedder, own_backend, _ = _index_settings(root)
+    backend = backend or (own_backend if own_backend in BACKENDS else DEFAULT_BACKEND)
+    return embedder_by_name(name or own_embedder or MINILM_NAME, backend)
+
+
+def _update_command(args: argparse.Namespace) -> int:
+    from index.chunking import ChunkerSettings
+
     root = index_path(args)
-    own_embedder, own_backend, own_chunker = _index_settings(root)
-    backend = args.backend or (own_backend if own_backend in BACKENDS else DEFAULT_BACKEND)
-    embedder = embedder_by_name(args.embedder or own_embedder or MINILM_NAME, backend)
+    _, _, own_chunker = _index_settings(root)
+    embedder = index_embedder(root, args.embedder, args.backend)
     chunker = None
     if args.chunk_tokens is not None or args.overlap_tokens is not None or args.rebuild:
         base = own_chunker or ChunkerSettings()  # --rebuild keeps the index's settings but for those given

@@ -52,6 +52,11 @@ def _serve_command(args: argparse.Namespace) -> int:
     pages = PageImages(lambda: engine.index.documents, default_cache_dir())
     app = launch(engine, uploads, host=args.host, port=args.port, demo=demo, block=False, pages=pages)
     url = f"http://{args.host}:{args.port}/"
+    from api.mcp import HTTP_PATH, add_http_route
+
+    # The same tools as `qa mcp`, over streamable HTTP on this server (docs/guide/programs.md).
+    add_http_route(app.app, engine, host=args.host)
+    print(f"qa: MCP (streamable HTTP) at {url.rstrip('/')}{HTTP_PATH}", flush=True)
     print(f"qa: page up at {url} after {time.perf_counter() - began:.1f}s; loading the model", flush=True)
     # gradio's own first-request set-up (~1.3 s) is paid by a question of ours, off the critical
     # path: ready means the model is loaded and has answered, and a user's question asked while

@@ -75,6 +75,8 @@ class LLMAnswerer:
             citations=citations,
             hits=base.hits,
             evidence_score=base.evidence_score,
+            answer_confidence=base.answer_confidence,  # the evidence the model was given: as sure as that
+            low_confidence=base.low_confidence,
             mode="llm",
             sentences=sentences,
             generation=completion.generation,
