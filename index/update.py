@@ -10,7 +10,9 @@ Policy, by document id (the path relative to the folder given, or the corpus id)
   time, or now unreadable): kept as it was, unless ``prune=True``, which makes the index mirror
   exactly the given paths and removes it;
 - a file in ``hold`` (one still being written, index/watch.py) is not read: its documents are
-  kept as they were even with ``prune``, and a new one waits for a later update.
+  kept as they were even with ``prune``, and a new one waits for a later update;
+- an id in ``remove`` that is not found under the given paths is removed even without ``prune``
+  (a document deleted on purpose, ui/uploads.py).
 
 Every update writes a whole new generation: kept chunks are copied with their ids and vectors,
 removed ones are simply not copied (so their vectors are really gone, not masked), and the
@@ -113,11 +115,12 @@ def update_index(
     on_document: Callable[[Document | Skipped, int], None] | None = None,
     dense: DenseSettings | None = None,
     hold: Collection[str | Path] = (),
+    remove: Collection[str] = (),
 ) -> UpdateReport:
     """Sync the index at ``root`` with ``paths`` (see the module docstring for the policy).
 
     ``chunker`` and ``dense`` None mean the index's own settings (or the defaults when there is
-    no index yet). ``hold``: files not to read this time (see the module docstring).
+    no index yet). ``hold``: files not to read this time; ``remove``: ids to drop (see the module docstring).
     Raises IndexMismatch (naming both values and ``--rebuild``) when the index was made with
     another embedder, chunker or format, and IndexLocked when another process is writing it.
     """
@@ -159,7 +162,7 @@ def update_index(
                     on_document(item, writer.chunks)
             for doc in previous.others(seen) if previous is not None else ():
                 held = doc.doc_id in held_ids or (held_files and os.path.realpath(doc.source) in held_files)
-                if prune and not held:
+                if (prune and not held) or doc.doc_id in remove:
                     counts["removed"] += 1
                 else:
                     writer.add(doc, *previous.chunks(doc.doc_id))

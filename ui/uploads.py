@@ -73,6 +73,11 @@ class IngestResult:
     rejected: list[UploadRejected] = field(default_factory=list)
     seconds: float = 0.0
 
+    @property
+    def doc_ids(self) -> list[str]:
+        """The index ids of the accepted files."""
+        return [UPLOAD_PREFIX + name for name in self.accepted]
+
 
 class Uploads:
     """The uploads folder of one served index; one update runs at a time."""
@@ -117,6 +122,18 @@ class Uploads:
                     result.accepted.append(target.name)
         result.seconds = time.perf_counter() - began
         return result
+
+    def remove(self, doc_id: str) -> None:
+        """Delete an uploaded document: its file leaves the uploads folder and the index is updated
+        without it. UploadRejected for any document not uploaded here (the corpus is not ours to delete)."""
+        name = doc_id.removeprefix(UPLOAD_PREFIX)
+        target = self.files_dir / name
+        uploaded = doc_id.startswith(UPLOAD_PREFIX) and "/" not in name and "\\" not in name
+        if not uploaded or name.startswith(".") or not target.is_file():
+            raise UploadRejected(doc_id, "not a document uploaded to this server; only uploads can be deleted")
+        with self._lock:
+            target.unlink()
+            update_index([self.folder], self.engine.index_dir.root, self.engine.embedder, remove={doc_id})
 
     def _store(self, path: Path, stored: str) -> Path:
         self.files_dir.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,5 @@
-"""``qa serve``: the browser chat over an index (the demo corpus, kept up to date with it, when none is given)."""
+"""``qa serve``: the browser chat over an index (the demo corpus, kept up to date with it, when none is given),
+with the MCP endpoint, the HTTP API (/api/v1) and the OpenAI-compatible chat (/v1) on the same server."""
 
 from __future__ import annotations
 
@@ -57,6 +58,12 @@ def _serve_command(args: argparse.Namespace) -> int:
     # The same tools as `qa mcp`, over streamable HTTP on this server (docs/guide/programs.md).
     add_http_route(app.app, engine, host=args.host)
     print(f"qa: MCP (streamable HTTP) at {url.rstrip('/')}{HTTP_PATH}", flush=True)
+    from api import http, openai_compat
+
+    # The HTTP API and the OpenAI-compatible chat endpoint, over the same engine and uploads.
+    http.mount(app.app, http.build_router(engine, uploads), openai_compat.build_router(engine), host=args.host)
+    print(f"qa: HTTP API at {url.rstrip('/')}{http.PREFIX} (schema: {http.PREFIX}/openapi.json)", flush=True)
+    print(f"qa: OpenAI-compatible chat at {url.rstrip('/')}{openai_compat.PREFIX}/chat/completions", flush=True)
     print(f"qa: page up at {url} after {time.perf_counter() - began:.1f}s; loading the model", flush=True)
     # gradio's own first-request set-up (~1.3 s) is paid by a question of ours, off the critical
     # path: ready means the model is loaded and has answered, and a user's question asked while

@@ -34,15 +34,20 @@ CHOPIN = (
 )
 
 
-@pytest.fixture(scope="module")
-def index(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    docs = tmp_path_factory.mktemp("mcp") / "docs"
+def two_documents_index(folder: Path) -> Path:
+    """oxygen.txt and chopin.txt indexed in ``folder`` with the hashing embedder (no model)."""
+    docs = folder / "docs"
     docs.mkdir()
     (docs / "oxygen.txt").write_text(OXYGEN, encoding="utf-8")
     (docs / "chopin.txt").write_text(CHOPIN, encoding="utf-8")
     root = docs.parent / "idx"
     assert main(["index", "build", str(docs), "--index", str(root), "--embedder", "hashing:64"]) == 0
     return root
+
+
+@pytest.fixture(scope="module")
+def index(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return two_documents_index(tmp_path_factory.mktemp("mcp"))
 
 
 def _environment() -> dict[str, str]:
