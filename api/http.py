@@ -30,6 +30,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import Message
 
+from api.auth import SCOPE_KEY, Admitted, Denied, Gate
 from qa.core.answers import Answer, TokenSink
 from qa.core.errors import BadQuery, IndexNotFound, QAError, UploadRejected
 from qa.engine import Engine
@@ -213,9 +214,10 @@ class UploadFolder(Protocol):
 # --- errors: 4xx JSON naming the bad value, never a stack trace ---
 
 
-def json_response(data: Any, status: int = 200) -> Response:
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     """``data`` as the CLI prints it (``json.dumps``; -Infinity stays as Python writes it)."""
-    return Response(json.dumps(data, ensure_ascii=False), status_code=status, media_type="application/json")
+    body = json.dumps(data, ensure_ascii=False)
+    return Response(body, status_code=status, media_type="application/json", headers=headers)
 
 
 def status_of(exc: QAError) -> int:
@@ -244,6 +246,7 @@ class ErrorsAsJSON(APIRoute):
         return {"error": message}
 
     local_only = False  # served on a loopback address: only requests naming this computer (mount)
+    gate: Gate | None = None  # with credentials: the API token each request must carry (mount)
 
     def refused(self, request: Request) -> str | None:
         """Why a request that another web site (or DNS rebinding) could make is refused: a browser
@@ -264,6 +267,8 @@ class ErrorsAsJSON(APIRoute):
             if (reason := self.refused(request)) is not None:
                 return json_response(self.error_body(reason, 403), 403)
             try:
+                if self.gate is not None:
+                    request.scope[SCOPE_KEY] = self.gate.admit(request.headers.get("authorization"))
                 if limit is not None:
                     request = _limited(request, limit)
                 return await handler(request)
@@ -274,6 +279,8 @@ class ErrorsAsJSON(APIRoute):
                 message = f"request body over the {limit}-byte limit" if status == 413 else str(exc.detail)
             except QAError as exc:
                 status, message = status_of(exc), str(exc)
+            except Denied as denied:
+                return json_response(self.error_body(denied.message, denied.status), denied.status, denied.headers)
             return json_response(self.error_body(message, status), status)
 
         return handle
@@ -316,7 +323,13 @@ def body_limit(limit: int) -> Callable[[Callable[..., Any]], Callable[..., Any]]
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorJSON, "description": what}
-    for code, what in ((400, "a domain error, naming the bad value"), (413, "body too large"), (422, "invalid request"))
+    for code, what in (
+        (400, "a domain error, naming the bad value"),
+        (401, "no valid API token (served with credentials: docs/guide/programs.md)"),
+        (413, "body too large"),
+        (422, "invalid request"),
+        (429, "a rate or upload limit of the token reached (Retry-After says when to try again)"),
+    )
 }
 
 
@@ -409,11 +422,14 @@ def build_router(engine: Engine, uploads: UploadFolder) -> APIRouter:
 
     @router.post("/documents", response_model=UploadedJSON)
     @body_limit(MAX_UPLOAD_FILES * uploads.max_bytes + 2**20)
-    def upload(files: list[UploadFile] = File(description="documents to index")) -> Response:
+    def upload(request: Request, files: list[UploadFile] = File(description="documents to index")) -> Response:
         """Upload and index documents, with the browser's checks (type, name, size limit); a rejected
-        file never stops the others."""
+        file never stops the others. With API tokens, each token may upload so many files a day (429)."""
         if len(files) > MAX_UPLOAD_FILES:
             raise BadQuery(f"{len(files)} files in one upload; send at most {MAX_UPLOAD_FILES}")
+        caller: Admitted | None = request.scope.get(SCOPE_KEY)
+        if caller is not None:
+            caller.charge_uploads(len(files))
         with tempfile.TemporaryDirectory(prefix="qa-upload-") as folder:
             received = []
             for i, file in enumerate(files):
@@ -459,11 +475,19 @@ def build_router(engine: Engine, uploads: UploadFolder) -> APIRouter:
     return router
 
 
-def mount(app: Any, *routers: APIRouter, host: str = "127.0.0.1", title: str = "qa", version: str = "1") -> None:
+def mount(
+    app: Any,
+    *routers: APIRouter,
+    host: str = "127.0.0.1",
+    gate: Gate | None = None,
+    title: str = "qa",
+    version: str = "1",
+) -> None:
     """Add ``routers`` to an already running FastAPI ``app`` (gradio's), ahead of its own routes so
     that no catch-all of the app answers for them, and serve their OpenAPI schema at
     ``PREFIX/openapi.json`` (the app's own schema is gradio's). ``host`` is where the app listens:
-    on a loopback address, requests whose Host header names another machine are refused."""
+    on a loopback address, requests whose Host header names another machine are refused. With a
+    ``gate``, every request (the schema's too) must carry a valid API token."""
     from fastapi.openapi.utils import get_openapi
 
     before = list(app.router.routes)
@@ -471,11 +495,17 @@ def mount(app: Any, *routers: APIRouter, host: str = "127.0.0.1", title: str = "
         for route in router.routes:  # the routes that answer (the app's may be views of them)
             if isinstance(route, ErrorsAsJSON):
                 route.local_only = host in LOOPBACK
+                route.gate = gate
         app.include_router(router)
     added = [route for route in app.router.routes if route not in before]
     schema: dict[str, Any] = {}
 
-    def openapi() -> Response:
+    def openapi(request: Request) -> Response:
+        if gate is not None:
+            try:
+                gate.admit(request.headers.get("authorization"))
+            except Denied as denied:
+                return json_response({"error": denied.message}, denied.status, denied.headers)
         if not schema:
             schema.update(get_openapi(title=title, version=version, routes=added, description=__doc__))
         return json_response(schema)

@@ -20,6 +20,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import Field
 
+from api.auth import Gate
 from qa.core.errors import QAError
 from qa.core.types import Document, Span
 from qa.engine import Engine
@@ -126,19 +127,24 @@ def serve_stdio(engine: Engine) -> None:
     build_server(engine).run("stdio")
 
 
-def add_http_route(app: Any, engine: Engine, host: str = "127.0.0.1", path: str = HTTP_PATH) -> None:
+def add_http_route(
+    app: Any, engine: Engine, host: str = "127.0.0.1", path: str = HTTP_PATH, gate: Gate | None = None
+) -> None:
     """Serve MCP (streamable HTTP) at ``path`` of an already running Starlette/FastAPI ``app``.
 
     A mounted app's lifespan never runs, and the app here is already serving, so the SDK's session
     manager is started on the first request, inside the server's own event loop, and lives as long
     as that loop. ``host`` is where the app listens: on a loopback address the SDK refuses requests
-    whose Host or Origin header is not local (DNS rebinding protection).
+    whose Host or Origin header is not local (DNS rebinding protection). With a ``gate``, every
+    request must carry a valid API token (api/auth.py).
     """
     from starlette.routing import Route
 
     server = build_server(engine)
     server.streamable_http_app(streamable_http_path=path, host=host)  # creates the session manager
     endpoint = _StartedOnFirstRequest(server.session_manager.handle_request, server.session_manager.run)
+    if gate is not None:
+        endpoint = gate.protect(endpoint)
     # First, so that no route of the app's own (a catch-all) answers for it.
     app.router.routes.insert(0, Route(path, endpoint=endpoint))
 

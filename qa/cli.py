@@ -10,11 +10,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from qa.commands import ask, demo, eval_cmd, index_cmd, mcp, search, serve
+from qa.commands import ask, auth, demo, eval_cmd, index_cmd, mcp, search, serve
 from qa.commands.common import EXIT_ERROR
 from qa.core.errors import QAError
 
-COMMANDS = (index_cmd, search, ask, demo, serve, mcp, eval_cmd)
+COMMANDS = (index_cmd, search, ask, demo, serve, auth, mcp, eval_cmd)
 
 
 def parser() -> argparse.ArgumentParser:

