@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from qa.core.credentials import CredentialStore
+from qa.core.errors import BadCollection
+from qa.core.types import ALL_COLLECTIONS, DEFAULT_COLLECTION, check_collection
 
 SCOPE_KEY = "qa.token"  # the request scope's entry holding the Admitted caller
 DEFAULT_RATE = "60/min"
@@ -70,13 +72,38 @@ class _Window:
 
 @dataclass(frozen=True)
 class Admitted:
-    """The caller of one request: the name of its token."""
+    """The caller of one request: the name of its token and the collections it was granted."""
 
     token: str
     gate: Gate
+    collections: tuple[str, ...] = (DEFAULT_COLLECTION,)  # in the order granted; "*": all
 
     def charge_uploads(self, files: int) -> None:
         self.gate.charge_uploads(self.token, files)
+
+    @property
+    def allowed(self) -> frozenset[str] | None:
+        """What this caller may see; None: everything."""
+        return None if ALL_COLLECTIONS in self.collections else frozenset(self.collections)
+
+
+def allowed_of(scope: Any) -> frozenset[str] | None:
+    """The collections the caller of a request (its scope) may see; None (all) when nothing is guarded."""
+    caller: Admitted | None = scope.get(SCOPE_KEY) if scope is not None else None
+    return None if caller is None else caller.allowed
+
+
+def upload_collection_of(scope: Any, asked: str | None) -> str:
+    """The collection an upload goes to: ``asked`` when granted (BadCollection otherwise), else the
+    caller's first granted collection (``default`` without a gate or for ``*``)."""
+    caller: Admitted | None = scope.get(SCOPE_KEY) if scope is not None else None
+    if asked:
+        check_collection(asked)
+        if caller is not None and caller.allowed is not None and asked not in caller.allowed:
+            raise BadCollection(f"collection {asked!r} is not granted to token {caller.token!r}")
+        return asked
+    first = caller.collections[0] if caller is not None and caller.collections else DEFAULT_COLLECTION
+    return DEFAULT_COLLECTION if first == ALL_COLLECTIONS else first
 
 
 class Gate:
@@ -114,7 +141,7 @@ class Gate:
                     {"Retry-After": str(wait)},
                 )
             window.times.append(now)
-        return Admitted(name, self)
+        return Admitted(name, self, self.store.token_collections(name))
 
     def charge_uploads(self, token: str, files: int) -> None:
         """Count ``files`` uploaded with ``token``; Denied (429) when that would pass the daily limit."""
@@ -151,8 +178,9 @@ class _Protected:
         if scope.get("type") == "http":
             authorization = None
             for key, value in scope.get("headers", []):
-                if key.lower() == b"authorization":
+                if key.lower() == b"authorization":  # the first, as /api/v1 and /v1 read it
                     authorization = value.decode("latin-1")
+                    break
             try:
                 scope[SCOPE_KEY] = self.gate.admit(authorization)
             except Denied as denied:

@@ -21,7 +21,7 @@ from typing import Any, Literal, Protocol
 from urllib.parse import urlsplit
 
 import numpy as np
-from fastapi import APIRouter, File, UploadFile
+from fastapi import APIRouter, File, Form, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response, StreamingResponse
 from fastapi.routing import APIRoute
@@ -30,7 +30,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import Message
 
-from api.auth import SCOPE_KEY, Admitted, Denied, Gate
+from api.auth import SCOPE_KEY, Admitted, Denied, Gate, allowed_of, upload_collection_of
 from qa.core.answers import Answer, TokenSink
 from qa.core.errors import BadQuery, IndexNotFound, QAError, UploadRejected
 from qa.engine import Engine
@@ -167,6 +167,7 @@ class DocumentJSON(_Model):
     source: str
     chunks: int
     pages: int
+    collection: str
 
 
 class DocumentsJSON(_Model):
@@ -206,7 +207,7 @@ class UploadFolder(Protocol):
 
     max_bytes: int
 
-    def ingest(self, files: Iterable[tuple[Path, str]]) -> Any: ...
+    def ingest(self, files: Iterable[tuple[Path, str]], progress: Any = None, collection: str = "default") -> Any: ...
 
     def remove(self, doc_id: str) -> None: ...
 
@@ -372,24 +373,25 @@ def build_router(engine: Engine, uploads: UploadFolder) -> APIRouter:
     published generation is picked up without a restart."""
     router = APIRouter(prefix=PREFIX, route_class=ErrorsAsJSON, responses=ERRORS, tags=["qa"])
 
-    def answerer():
-        return engine.answerer() if engine.llm is None else engine.llm_answerer()
+    def answerer(allowed: frozenset[str] | None):
+        return engine.answerer(None, allowed) if engine.llm is None else engine.llm_answerer(None, allowed)
 
     @router.post("/ask", response_model=AnswerJSON)
     @body_limit(MAX_JSON_BYTES)
-    async def ask(request: AskRequest) -> Response:
+    async def ask(request: AskRequest, http: Request) -> Response:
         """Answer a question with citations, as `qa ask --json` does. With `stream`, server-sent
         events: `token` ({"text"}) as an LLM writes, then `answer` (this same JSON, its citations
         checked against the documents), or `error` ({"error"})."""
         if not request.question.strip():
             raise BadQuery("empty question")
+        allowed = allowed_of(http.scope)
         if not request.stream:
-            answer = await asyncio.to_thread(answerer().answer, request.question, request.passages)
+            answer = await asyncio.to_thread(answerer(allowed).answer, request.question, request.passages)
             return json_response(answer.to_json())
         llm = engine.llm is not None
 
         def run(sink: TokenSink) -> Answer:
-            return answerer().answer(request.question, k=request.passages, on_token=sink if llm else None)
+            return answerer(allowed).answer(request.question, k=request.passages, on_token=sink if llm else None)
 
         async def events() -> AsyncIterator[str]:
             async for kind, value in answer_events(run):
@@ -404,29 +406,49 @@ def build_router(engine: Engine, uploads: UploadFolder) -> APIRouter:
 
     @router.post("/search", response_model=SearchJSON)
     @body_limit(MAX_JSON_BYTES)
-    def search(request: SearchRequest) -> Response:
-        """Ranked passages for a query, as `qa search --json` gives them."""
-        hits = engine.retriever().search(request.query, k=request.k, mode=request.mode)
+    def search(request: SearchRequest, http: Request) -> Response:
+        """Ranked passages for a query, as `qa search --json` gives them (from the collections the
+        token was granted)."""
+        allowed = allowed_of(http.scope)
+        hits = engine.retriever().search(request.query, k=request.k, mode=request.mode, collections=allowed)
         return json_response({"query": request.query, "mode": request.mode, "hits": [h.to_json() for h in hits]})
 
     @router.get("/documents", response_model=DocumentsJSON)
-    def documents() -> Response:
-        """The indexed documents with their number of chunks and pages."""
+    def documents(http: Request) -> Response:
+        """The indexed documents (of the collections the token was granted) with their number of
+        chunks and pages."""
         stored = engine.index
+        allowed = allowed_of(http.scope)
         chunks = np.bincount(np.asarray(stored.chunks["doc"], dtype=np.int64), minlength=len(stored.documents))
         listed = [
-            {"doc_id": d.doc_id, "title": d.title, "source": d.source, "chunks": int(n), "pages": len(d.pages)}
-            for d, n in zip(stored.documents, chunks, strict=False)
+            {
+                "doc_id": d.doc_id,
+                "title": d.title,
+                "source": d.source,
+                "chunks": int(n),
+                "pages": len(d.pages),
+                "collection": d.collection,
+            }
+            for row, (d, n) in enumerate(zip(stored.documents, chunks, strict=False))
+            if allowed is None or stored.collection_of(row) in allowed
         ]
         return json_response({"documents": listed})
 
     @router.post("/documents", response_model=UploadedJSON)
     @body_limit(MAX_UPLOAD_FILES * uploads.max_bytes + 2**20)
-    def upload(request: Request, files: list[UploadFile] = File(description="documents to index")) -> Response:
+    def upload(
+        request: Request,
+        files: list[UploadFile] = File(description="documents to index"),
+        collection: str | None = Form(
+            default=None, description="the collection to add them to (default: the token's first granted one)"
+        ),
+    ) -> Response:
         """Upload and index documents, with the browser's checks (type, name, size limit); a rejected
-        file never stops the others. With API tokens, each token may upload so many files a day (429)."""
+        file never stops the others. With API tokens, each token may upload so many files a day (429),
+        only to collections it was granted."""
         if len(files) > MAX_UPLOAD_FILES:
             raise BadQuery(f"{len(files)} files in one upload; send at most {MAX_UPLOAD_FILES}")
+        target = upload_collection_of(request.scope, collection)
         caller: Admitted | None = request.scope.get(SCOPE_KEY)
         if caller is not None:
             caller.charge_uploads(len(files))
@@ -437,18 +459,16 @@ def build_router(engine: Engine, uploads: UploadFolder) -> APIRouter:
                 with path.open("wb") as out:
                     shutil.copyfileobj(file.file, out)
                 received.append((path, file.filename or ""))
-            result = uploads.ingest(received)
+            result = uploads.ingest(received, None, target)
         rejected = [{"name": r.name, "reason": r.reason} for r in result.rejected]
         return json_response({"indexed": result.doc_ids, "rejected": rejected, "seconds": round(result.seconds, 3)})
 
     @router.delete(
         "/documents/{doc_id:path}", response_model=DeletedJSON, responses={403: ERRORS[400], 404: ERRORS[400]}
     )
-    def delete(doc_id: str) -> Response:
+    def delete(doc_id: str, http: Request) -> Response:
         """Take an uploaded document out of the index (documents of the indexed corpus are refused)."""
-        try:
-            engine.index.document(doc_id)
-        except KeyError:
+        if not engine.visible(doc_id, allowed_of(http.scope)):  # another collection's: as if it were not there
             return json_response({"error": f"no document {doc_id!r} in the index"}, 404)
         try:
             uploads.remove(doc_id)

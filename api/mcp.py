@@ -16,11 +16,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any, Literal
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import Field
 
-from api.auth import Gate
+from api.auth import Gate, allowed_of
 from qa.core.errors import QAError
 from qa.core.types import Document, Span
 from qa.engine import Engine
@@ -48,11 +48,21 @@ def _tool_errors() -> Iterator[None]:
         raise ToolError(str(exc)) from exc
 
 
-def _document(engine: Engine, doc_id: str) -> Document:
+def _document(engine: Engine, doc_id: str, allowed: frozenset[str] | None = None) -> Document:
+    """The stored document ``doc_id``; one outside the caller's collections is "no such document",
+    so its name does not leak."""
+    if not engine.visible(doc_id, allowed):
+        raise ToolError(f"no document {doc_id!r} in the index")
+    return engine.index.document(doc_id)
+
+
+def _allowed(ctx: Context | None) -> frozenset[str] | None:
+    """The collections the caller may see: its token's grants over HTTP (api/auth.py), all on stdio."""
     try:
-        return engine.index.document(doc_id)
-    except KeyError:
-        raise ToolError(f"no document {doc_id!r} in the index") from None
+        request = ctx.request_context.request if ctx is not None else None
+    except ValueError:  # no request: called outside the MCP machinery
+        return None
+    return allowed_of(getattr(request, "scope", None))
 
 
 def _pages(document: Document, start: int, end: int) -> list[int]:
@@ -87,24 +97,27 @@ def build_server(engine: Engine, log_level: str = "WARNING") -> MCPServer:
         query: Annotated[str, Field(description="what to look for")],
         k: Annotated[int, Field(ge=1, le=MAX_K, description="passages to return")] = 5,
         mode: Annotated[Literal["hybrid", "dense", "bm25"], Field(description="retriever")] = "hybrid",
+        ctx: Context | None = None,
     ) -> dict[str, Any]:
         """Ranked passages for a query, as `qa search --json` gives them: each hit is an exact span of a
         stored document (doc_id, start, end, text == document text[start:end]) with its title, source,
         page, boxes and scores."""
         with _tool_errors():
-            hits = engine.retriever().search(query, k=k, mode=mode)
+            hits = engine.retriever().search(query, k=k, mode=mode, collections=_allowed(ctx))
         return {"query": query, "mode": mode, "hits": [h.to_json() for h in hits]}
 
     @server.tool(title="Answer a question with citations")
     def ask(
         question: Annotated[str, Field(description="the question")],
         passages: Annotated[int, Field(ge=1, le=MAX_K, description="passages to read")] = 5,
+        ctx: Context | None = None,
     ) -> dict[str, Any]:
         """Answer a question from the documents, as `qa ask --json` does: `answer` with `citations`,
         each a verified exact span (doc_id, start, end, quote == document text[start:end]); when the
         documents do not contain the answer, `abstained` is true and nothing is cited."""
         with _tool_errors():
-            answerer = engine.answerer() if engine.llm is None else engine.llm_answerer()
+            allowed = _allowed(ctx)
+            answerer = engine.answerer(None, allowed) if engine.llm is None else engine.llm_answerer(None, allowed)
             return answerer.answer(question, k=passages).to_json()
 
     @server.tool(title="Read a span of a document")
@@ -113,11 +126,12 @@ def build_server(engine: Engine, log_level: str = "WARNING") -> MCPServer:
         start: Annotated[int, Field(description="first character (0-based)")],
         end: Annotated[int, Field(description="character after the last one")],
         context: Annotated[int, Field(ge=0, le=MAX_CONTEXT, description="characters around the span")] = 0,
+        ctx: Context | None = None,
     ) -> dict[str, Any]:
         """The exact text `document.text[start:end]` of a stored document (a hit's or citation's span),
         with its title, source, page(s) and `context` characters before and after it."""
         with _tool_errors():
-            return span_json(_document(engine, doc_id), start, end, context)
+            return span_json(_document(engine, doc_id, _allowed(ctx)), start, end, context)
 
     return server
 

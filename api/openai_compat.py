@@ -26,7 +26,9 @@ from typing import Any, Literal
 from fastapi import APIRouter
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.requests import Request
 
+from api.auth import allowed_of
 from api.http import SSE, ErrorsAsJSON, answer_events, body_limit, json_response
 from qa.answer.chat import ChatSession
 from qa.core.answers import Answer, TokenSink
@@ -105,13 +107,13 @@ def _usage(answer: Answer) -> dict:
 def build_router(engine: Engine) -> APIRouter:
     router = APIRouter(prefix=PREFIX, route_class=OpenAIErrors, tags=["openai"])
 
-    def answer(request: ChatRequest, sink: TokenSink | None = None) -> Answer:
+    def answer(request: ChatRequest, sink: TokenSink | None = None, allowed: frozenset[str] | None = None) -> Answer:
         question, earlier = _question(request)
-        session = ChatSession(engine.answerer())
+        session = ChatSession(engine.answerer(None, allowed))
         for asked in earlier:  # the conversation so far, for the follow-up rewrite
             session.ask(asked)
         if engine.llm is not None:
-            session.answerer = engine.llm_answerer()
+            session.answerer = engine.llm_answerer(None, allowed)
         return session.ask(question, on_token=sink)
 
     @router.get("/models")
@@ -123,13 +125,14 @@ def build_router(engine: Engine) -> APIRouter:
 
     @router.post("/chat/completions")
     @body_limit(MAX_CHAT_BYTES)
-    async def chat_completions(request: ChatRequest) -> Response:
+    async def chat_completions(request: ChatRequest, http: Request) -> Response:
         """A chat completion whose text cites the documents (`[n]`, and a "Sources:" block); the
         citations as JSON in the extra field `citations`. `stream` sends chat.completion.chunk events."""
         _question(request)  # a bad conversation is a 400 before anything is streamed
+        allowed = allowed_of(http.scope)  # the collections the token was granted
         made = {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time()), "model": request.model}
         if not request.stream:
-            done = await asyncio.to_thread(answer, request)
+            done = await asyncio.to_thread(answer, request, None, allowed)
             choice = {
                 "index": 0,
                 "message": {"role": "assistant", "content": reply_text(done)},
@@ -147,7 +150,7 @@ def build_router(engine: Engine) -> APIRouter:
 
         async def events() -> AsyncIterator[str]:
             yield chunk({"role": "assistant", "content": ""})
-            async for kind, value in answer_events(lambda sink: answer(request, sink)):
+            async for kind, value in answer_events(lambda sink: answer(request, sink, allowed)):
                 if kind == "error":
                     error = OpenAIErrors.error_body(str(value), 400)
                     yield f"data: {json.dumps(error, ensure_ascii=False)}\n\n"

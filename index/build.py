@@ -7,6 +7,7 @@ build holds the index's writer lock and first clears what a dead writer left beh
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from index.loaders import Skipped
 from index.lock import writer_lock
 from index.store import IndexDir
 from index.writer import GenerationWriter, Span
-from qa.core.types import Document
+from qa.core.types import Document, check_collection
 
 DEFAULT_INDEX_TEXT = "title+chunk"
 
@@ -57,13 +58,17 @@ def build_index(
     index_text_mode: str = DEFAULT_INDEX_TEXT,
     on_document: Callable[[Document | Skipped, int], None] | None = None,
     dense: DenseSettings = DenseSettings(),
+    collection: str | None = None,
 ) -> BuildReport:
     """Build a new generation from ``sources`` and publish it as the current one.
 
     ``on_document(item, n_chunks_so_far)`` is called after each source item (progress bars).
     The previous generation stays current until the new one is completely written. Raises
-    IndexLocked when another process is writing the index.
+    IndexLocked when another process is writing the index. Every document goes to ``collection``
+    (None: each to its own, ``default`` for documents read from files).
     """
+    if collection is not None:
+        check_collection(collection)
     began = time.perf_counter()
     index_dir = IndexDir(root)
     skipped: list[Skipped] = []
@@ -75,6 +80,8 @@ def build_index(
                 if isinstance(item, Skipped):
                     skipped.append(item)
                 else:
+                    if collection is not None and item.collection != collection:
+                        item = dataclasses.replace(item, collection=collection)
                     t = time.perf_counter()
                     spans = chunk_spans(item, chunker)
                     chunk_seconds += time.perf_counter() - t

@@ -120,11 +120,14 @@ class DenseIndex:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Top-``k`` (exact scores, chunk ids) for one query vector, best first."""
+    def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` (exact scores, chunk ids) for one query vector, best first; with ``allowed`` (a
+        mask over the rows), among those rows only, so ``k`` still come back when they are few."""
         if len(self) == 0 or k <= 0:
             return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
         query = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
+        if allowed is not None:
+            return self._search_within(query, k, np.asarray(allowed, dtype=bool))
         if self._ann is None:
             scores, rows = faiss.knn(query, self._vectors, min(k, len(self)), metric=faiss.METRIC_INNER_PRODUCT)
             keep = rows[0] >= 0
@@ -136,6 +139,39 @@ class DenseIndex:
         scores = np.asarray(self._vectors[rows] @ query[0], dtype=np.float32)
         best = np.argsort(-scores, kind="stable")[:k]
         return scores[best], self.ids[rows[best]]
+
+    def _search_within(self, query: np.ndarray, k: int, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        rows = np.flatnonzero(allowed)
+        k = min(k, len(rows))
+        if k == 0:
+            return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
+        if self._ann is not None:
+            wanted = min(len(rows), k * self.settings.refine)
+            # The id array must outlive the search: with a temporary one, the selector read freed
+            # memory (measured: recall@5 0.33 against 0.97 unfiltered on 1,200 of 1,500 rows).
+            labels = np.ascontiguousarray(rows, dtype=np.int64)
+            selector = faiss.IDSelectorBatch(len(labels), faiss.swig_ptr(labels))
+            params = faiss.SearchParametersHNSW(efSearch=max(self.settings.ef_search, wanted), sel=selector)
+            _, proposed = self._ann.search(query, wanted, params=params)
+            del labels, selector
+            found = np.unique(proposed[0][proposed[0] >= 0])
+            found = found[allowed[found]]
+            if len(found) >= k:  # else the graph missed too many: the exact scan over the allowed rows
+                scores = np.asarray(self._vectors[found] @ query[0], dtype=np.float32)
+                best = np.argsort(-scores, kind="stable")[:k]
+                return scores[best], self.ids[found[best]]
+        if 2 * len(rows) <= len(self) or self._ann is not None:  # few allowed rows: scan just those
+            scores, at = faiss.knn(
+                query, np.ascontiguousarray(self._vectors[rows], dtype=np.float32), k, metric=faiss.METRIC_INNER_PRODUCT
+            )
+            keep = at[0] >= 0
+            return scores[0][keep], self.ids[rows[at[0][keep]]]
+        # Most rows allowed: the top k + (rows not allowed) of all rows hold the top k allowed ones.
+        depth = min(len(self), k + len(self) - len(rows))
+        scores, at = faiss.knn(query, self._vectors, depth, metric=faiss.METRIC_INNER_PRODUCT)
+        picked = at[0][(at[0] >= 0)]
+        keep = allowed[picked]
+        return scores[0][at[0] >= 0][keep][:k], self.ids[picked[keep][:k]]
 
     def vectors(self, ids: np.ndarray) -> np.ndarray:
         """The stored float32 vectors of chunk ``ids`` (a copy), in the order given."""

@@ -24,6 +24,7 @@ from index.layout import (
     CHUNK_SENTENCES_FILE,
     CHUNKS_FILE,
     DENSE_FILE,
+    DOCUMENT_COLLECTIONS_FILE,
     DOCUMENT_HASHES_FILE,
     DOCUMENT_OFFSETS_FILE,
     DOCUMENTS_FILE,
@@ -39,7 +40,7 @@ from index.layout import (
 from index.sparse import SparseIndex
 from index.tables import DocumentHashes, DocumentTable, map_array
 from qa.core.errors import IndexMismatch
-from qa.core.types import Document
+from qa.core.types import DEFAULT_COLLECTION, Document
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,23 @@ class StoredIndex:
     sentence_vectors: np.ndarray | None = None  # float16, one row per sentence
     sentence_tokens: SentenceTokens | None = None  # None for a generation without them
     chunk_sentences: np.ndarray | None = None  # first sentence row of each chunk row, then their number
+    collection_codes: np.ndarray | None = None  # per document row, into manifest.collections; None: all default
+
+    def chunk_mask(self, collections: frozenset[str]) -> np.ndarray | None:
+        """Per chunk row, whether its document is in one of ``collections``; None when all are."""
+        names = self.manifest.collections if self.collection_codes is not None else (DEFAULT_COLLECTION,)
+        allowed = np.array([name in collections for name in names], dtype=bool)
+        if allowed.all():
+            return None
+        if self.collection_codes is None:
+            return np.zeros(len(self.chunks), dtype=bool)
+        return allowed[np.asarray(self.collection_codes)[np.asarray(self.chunks["doc"])]]
+
+    def collection_of(self, row: int) -> str:
+        """The collection of document row ``row`` (without parsing the document)."""
+        if self.collection_codes is None:
+            return DEFAULT_COLLECTION
+        return self.manifest.collections[int(self.collection_codes[row])]
 
     def document(self, doc_id: str) -> Document:
         row = self.hashes.row(doc_id)
@@ -136,8 +154,16 @@ def read_generation(generation: Path, manifest: Manifest) -> StoredIndex:
     sentences, vectors = _read_sentences(generation, manifest)
     tokens = None if sentences is None else _read_sentence_tokens(generation, manifest, len(sentences))
     starts = None if sentences is None else _chunk_sentences(generation, sentences, dense)
+    codes = None
+    if (generation / DOCUMENT_COLLECTIONS_FILE).is_file():
+        codes = map_array(generation / DOCUMENT_COLLECTIONS_FILE, np.dtype("<u2"))
+        if len(codes) != len(documents) or (len(codes) and int(codes.max()) >= len(manifest.collections)):
+            raise IndexMismatch(
+                f"{generation}: {len(codes)} document collections for {len(documents)} documents "
+                f"and {len(manifest.collections)} collection names; {REBUILD_HINT}"
+            )
     return StoredIndex(
-        generation, manifest, documents, chunks, dense, sparse, hashes, sentences, vectors, tokens, starts
+        generation, manifest, documents, chunks, dense, sparse, hashes, sentences, vectors, tokens, starts, codes
     )
 
 

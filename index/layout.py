@@ -8,8 +8,11 @@ Layout of an index directory::
         manifest.json            format version, embedder, chunker, dense index, counts, times
         documents.jsonl          one stored Document a line (citations are checked against it)
         documents.offsets        int64 byte offset of each line of documents.jsonl, and its length
-        documents.hashes.npy     per document id: hash of its text, title and pages, and its row;
-                                 sorted by a hash of the id (index/tables.py)
+        documents.hashes.npy     per document id: hash of its text, title, pages and collection, and
+                                 its row; sorted by a hash of the id (index/tables.py)
+        documents.collections.u2 uint16 per document row: its collection, an index into the
+                                 manifest's ``collections`` names (a generation without it: every
+                                 document is in ``default``)
         chunks.npy               chunk id, document row, start, end, tokens
         vectors.f32              the float32 vector of each chunk, in chunk row order
         dense.faiss              only past the size threshold: the approximate index over the
@@ -57,7 +60,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from qa.core.errors import IndexMismatch
-from qa.core.types import Box, Document, PageSpan, TextBox
+from qa.core.types import DEFAULT_COLLECTION, Box, Document, PageSpan, TextBox
 
 if TYPE_CHECKING:
     from index.chunking import ChunkerSettings
@@ -81,6 +84,7 @@ MANIFEST_FILE = "manifest.json"
 DOCUMENTS_FILE = "documents.jsonl"
 DOCUMENT_OFFSETS_FILE = "documents.offsets"
 DOCUMENT_HASHES_FILE = "documents.hashes.npy"
+DOCUMENT_COLLECTIONS_FILE = "documents.collections.u2"
 CHUNKS_FILE = "chunks.npy"
 VECTORS_FILE = "vectors.f32"
 DENSE_FILE = "dense.faiss"
@@ -114,6 +118,7 @@ class Manifest:
     next_chunk_id: int
     dense: dict  # the dense index's kind and settings (index/dense.py, DenseIndex.describe)
     skipped: tuple[dict, ...] = ()
+    collections: tuple[str, ...] = (DEFAULT_COLLECTION,)  # the names DOCUMENT_COLLECTIONS_FILE's codes index
 
     def to_json(self) -> dict:
         return {
@@ -126,6 +131,7 @@ class Manifest:
             "next_chunk_id": self.next_chunk_id,
             "dense": self.dense,
             "skipped": list(self.skipped),
+            "collections": list(self.collections),
         }
 
     @classmethod
@@ -140,6 +146,7 @@ class Manifest:
             next_chunk_id=data["next_chunk_id"],
             dense=data.get("dense", {"kind": "exact"}),  # format 1: always exact (its hashes are ignored)
             skipped=tuple(data.get("skipped", ())),
+            collections=tuple(data.get("collections", (DEFAULT_COLLECTION,))),
         )
 
     def check(self, embedder: Embedder | None = None, chunker: ChunkerSettings | None = None) -> None:
@@ -189,6 +196,8 @@ def document_to_json(doc: Document) -> dict:
         "pages": [[p.page, p.start, p.end, *([1] if p.navigation else [])] for p in doc.pages],
         "text": doc.text,
     }
+    if doc.collection != DEFAULT_COLLECTION:  # a line without it (every line written before) is "default"
+        data["collection"] = doc.collection
     if doc.boxes:
         # One flat row per run, coordinates to 1/10,000 of the page: a quarter of the bytes of dicts.
         data["boxes"] = [[r.start, r.end, r.box.page, *_rounded(r.box)] for r in doc.boxes]
@@ -207,7 +216,14 @@ def document_from_json(data: dict) -> Document:
         TextBox(start, end, Box(page, x0, y0, x1, y1)) for start, end, page, x0, y0, x1, y1 in data.get("boxes", ())
     )
     return Document(
-        data["doc_id"], data["title"], data["source"], data["text"], pages, data["content_hash"], boxes=boxes
+        data["doc_id"],
+        data["title"],
+        data["source"],
+        data["text"],
+        pages,
+        data["content_hash"],
+        boxes=boxes,
+        collection=data.get("collection", DEFAULT_COLLECTION),
     )
 
 

@@ -26,7 +26,7 @@ import numpy as np
 
 from index.layout import document_from_json
 from qa.core.errors import IndexMismatch
-from qa.core.types import Document
+from qa.core.types import DEFAULT_COLLECTION, Document
 
 HASH_DTYPE = np.dtype([("key", "S32"), ("state", "S32"), ("row", "<i8")])
 _PARSED = 64  # documents kept parsed: a search and its answer read a handful, some of them large
@@ -38,9 +38,13 @@ def document_key(doc_id: str) -> bytes:
 
 
 def document_state(doc: Document) -> bytes:
-    """What an update compares to keep a document's chunks: its text (by hash), title and pages."""
+    """What an update compares to keep a document as it is: its text (by hash), title, pages and
+    collection (named only when not the default, so the states of older generations still match)."""
     pages = [[p.page, p.start, p.end, p.navigation] for p in doc.pages]
-    blob = json.dumps([doc.content_hash, doc.title, pages], ensure_ascii=False)
+    state: list = [doc.content_hash, doc.title, pages]
+    if doc.collection != DEFAULT_COLLECTION:
+        state.append(doc.collection)
+    blob = json.dumps(state, ensure_ascii=False)
     return hashlib.sha256(blob.encode("utf-8", "surrogatepass")).hexdigest()[:32].encode("ascii")
 
 

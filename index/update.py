@@ -14,6 +14,12 @@ Policy, by document id (the path relative to the folder given, or the corpus id)
 - an id in ``remove`` that is not found under the given paths is removed even without ``prune``
   (a document deleted on purpose, ui/uploads.py).
 
+Collections: with ``collection`` a name, every document read goes to that collection, and
+``prune`` removes only documents of that collection; with a function (of the document id), the
+collection it names, or for None as with ``collection`` None: a document already indexed keeps
+its collection, a new one goes to ``default``. A document moved to another collection counts
+as changed (its chunks' vectors are reused).
+
 Every update writes a whole new generation: kept chunks are copied with their ids and vectors,
 removed ones are simply not copied (so their vectors are really gone, not masked), and the
 rows come in the order the files are read, so the result is laid out exactly as a full build of
@@ -22,6 +28,7 @@ the same files would be and searches give the same hits, scores and order.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Callable, Collection, Iterator
@@ -40,7 +47,7 @@ from index.lock import writer_lock
 from index.store import IndexDir, StoredIndex
 from index.tables import document_state
 from index.writer import GenerationWriter, Span
-from qa.core.types import Document
+from qa.core.types import DEFAULT_COLLECTION, Document, check_collection
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +106,10 @@ class _Previous:
         spans = [(int(c["start"]), int(c["end"]), int(c["tokens"])) for c in table]
         return spans, [int(i) for i in table["id"]]
 
+    def collection(self, doc_id: str) -> str | None:
+        row = self.stored.hashes.row(doc_id)
+        return None if row is None else self.stored.collection_of(row)
+
     def others(self, seen: set[str]) -> Iterator[Document]:
         """The stored documents whose ids are not in ``seen``, in row order."""
         for row in self.stored.hashes.rows_except(seen):
@@ -116,6 +127,7 @@ def update_index(
     dense: DenseSettings | None = None,
     hold: Collection[str | Path] = (),
     remove: Collection[str] = (),
+    collection: str | Callable[[str], str | None] | None = None,
 ) -> UpdateReport:
     """Sync the index at ``root`` with ``paths`` (see the module docstring for the policy).
 
@@ -124,6 +136,8 @@ def update_index(
     Raises IndexMismatch (naming both values and ``--rebuild``) when the index was made with
     another embedder, chunker or format, and IndexLocked when another process is writing it.
     """
+    if isinstance(collection, str):
+        check_collection(collection)
     began = time.perf_counter()
     index_dir = IndexDir(root)
     counts = {"added": 0, "changed": 0, "removed": 0, "unchanged": 0, "kept": 0}
@@ -151,6 +165,9 @@ def update_index(
                     skipped.append(item)
                 else:
                     seen.add(item.doc_id)
+                    chosen = _collection_of(item.doc_id, collection, previous)
+                    if item.collection != chosen:
+                        item = dataclasses.replace(item, collection=chosen)
                     known = previous is not None and previous.known(item.doc_id)
                     if known and previous.unchanged(item):
                         writer.add(item, *previous.chunks(item.doc_id))
@@ -162,7 +179,8 @@ def update_index(
                     on_document(item, writer.chunks)
             for doc in previous.others(seen) if previous is not None else ():
                 held = doc.doc_id in held_ids or (held_files and os.path.realpath(doc.source) in held_files)
-                if (prune and not held) or doc.doc_id in remove:
+                pruned = prune and not held and (not isinstance(collection, str) or doc.collection == collection)
+                if pruned or doc.doc_id in remove:
                     counts["removed"] += 1
                 else:
                     writer.add(doc, *previous.chunks(doc.doc_id))
@@ -181,3 +199,16 @@ def update_index(
         created=previous is None,
         published=not noop,
     )
+
+
+def _collection_of(
+    doc_id: str, collection: str | Callable[[str], str | None] | None, previous: _Previous | None
+) -> str:
+    """The collection a document read by an update goes to (see the module docstring)."""
+    if isinstance(collection, str):
+        return collection
+    chosen = collection(doc_id) if collection is not None else None
+    if chosen is not None:
+        return check_collection(chosen)
+    kept = previous.collection(doc_id) if previous is not None else None
+    return kept or DEFAULT_COLLECTION

@@ -106,6 +106,7 @@ def watch(
     embedder: Embedder,
     *,
     prune: bool = True,
+    collection: str | None = None,
     debounce_s: float = DEBOUNCE_S,
     settle_s: float = SETTLE_S,
     stop: threading.Event | None = None,
@@ -161,7 +162,7 @@ def watch(
             continue
         hold = [path for path in pending if path not in ready and pending[path].stat is not None]
         try:
-            report = update_index(paths, root, embedder, prune=prune, hold=hold)
+            report = update_index(paths, root, embedder, prune=prune, hold=hold, collection=collection)
         except IndexLocked as locked:
             if on_locked is not None:
                 on_locked(str(locked))

@@ -32,6 +32,7 @@ from index.layout import (
     CHUNK_SENTENCES_FILE,
     CHUNKS_FILE,
     DENSE_FILE,
+    DOCUMENT_COLLECTIONS_FILE,
     DOCUMENT_HASHES_FILE,
     DOCUMENT_OFFSETS_FILE,
     DOCUMENTS_FILE,
@@ -99,6 +100,8 @@ class GenerationWriter:
         self.path = index_dir.new_generation()
         self._documents = open(self.path / DOCUMENTS_FILE, "wb")  # noqa: SIM115 (closed in publish/__exit__)
         self._offsets = [0]  # byte offset of each document's line, then the file's length
+        self._collections: dict[str, int] = {}  # collection name -> its code, in order of first use
+        self._codes: list[int] = []  # the collection code of each document row
         self._vectors = open(self.path / VECTORS_FILE, "wb")  # noqa: SIM115 (as above)
         self._hashes: dict[bytes, tuple[bytes, int]] = {}  # document key -> (state, row); a repeated id: the last
         self._rows: list[tuple[int, int, int, int, int]] = []
@@ -155,6 +158,7 @@ class GenerationWriter:
         line = (json.dumps(document_to_json(doc), ensure_ascii=False) + "\n").encode("utf-8", "surrogatepass")
         self._documents.write(line)
         self._offsets.append(self._offsets[-1] + len(line))
+        self._codes.append(self._collections.setdefault(doc.collection, len(self._collections)))
         for i, (start, end, tokens) in enumerate(spans):
             if ids is None:
                 chunk_id, self._next_id = self._next_id, self._next_id + 1
@@ -238,6 +242,7 @@ class GenerationWriter:
         np.save(self.path / CHUNKS_FILE, table)
         np.array(self._offsets, dtype="<i8").tofile(self.path / DOCUMENT_OFFSETS_FILE)
         DocumentHashes.of(self._hashes).save(self.path / DOCUMENT_HASHES_FILE)
+        np.array(self._codes, dtype="<u2").tofile(self.path / DOCUMENT_COLLECTIONS_FILE)
         np.array(self._chunk_sentences, dtype="<i8").tofile(self.path / CHUNK_SENTENCES_FILE)
         sparse.save(self.path / BM25_DIR)
         manifest = Manifest(
@@ -256,6 +261,7 @@ class GenerationWriter:
             next_chunk_id=self._next_id,
             dense=dense.describe(),
             skipped=tuple({"path": s.path, "reason": s.reason} for s in skipped),
+            collections=tuple(self._collections) or ("default",),
         )
         text = json.dumps(manifest.to_json(), indent=1, ensure_ascii=False)
         (self.path / MANIFEST_FILE).write_text(text, encoding="utf-8")

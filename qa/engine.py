@@ -70,14 +70,29 @@ class Engine:
     def index(self) -> StoredIndex:
         return self.retriever().index
 
-    def answerer(self, settings: AnswerSettings | None = None) -> ExtractiveAnswerer:
-        return ExtractiveAnswerer(self.retriever(), self.embedder, settings or self.settings, self.short_answers)
+    def answerer(
+        self, settings: AnswerSettings | None = None, collections: frozenset[str] | None = None
+    ) -> ExtractiveAnswerer:
+        """An extractive answerer over the current generation, reading only documents of
+        ``collections`` (None: all of them)."""
+        retriever = self.retriever().within(collections)
+        return ExtractiveAnswerer(retriever, self.embedder, settings or self.settings, self.short_answers)
 
-    def llm_answerer(self, settings: AnswerSettings | None = None) -> LLMAnswerer:
+    def llm_answerer(
+        self, settings: AnswerSettings | None = None, collections: frozenset[str] | None = None
+    ) -> LLMAnswerer:
         """An LLM answerer over the current generation; QAError when no language model was configured."""
         if self.llm is None:
             raise QAError("no language model configured (start with --llm)")
-        return LLMAnswerer(self.answerer(settings), self.llm, self.grounding)
+        return LLMAnswerer(self.answerer(settings, collections), self.llm, self.grounding)
 
-    def ask(self, question: str, settings: AnswerSettings | None = None) -> Answer:
-        return self.answerer(settings).answer(question)
+    def ask(
+        self, question: str, settings: AnswerSettings | None = None, collections: frozenset[str] | None = None
+    ) -> Answer:
+        return self.answerer(settings, collections).answer(question)
+
+    def visible(self, doc_id: str, collections: frozenset[str] | None) -> bool:
+        """Whether document ``doc_id`` is in the index and in one of ``collections`` (None: any)."""
+        stored = self.index
+        row = stored.hashes.row(doc_id)
+        return row is not None and (collections is None or stored.collection_of(row) in collections)

@@ -75,7 +75,14 @@ class Page:
         return [self.citations, self.source, self.details, self.answer_json]
 
 
-def build_app(engine: Engine, uploads: Uploads, *, demo: bool = False, pages: PageImages | None = None) -> gr.Blocks:
+def build_app(
+    engine: Engine,
+    uploads: Uploads,
+    *,
+    demo: bool = False,
+    pages: PageImages | None = None,
+    grants: handlers.UserGrants | None = None,
+) -> gr.Blocks:
     with gr.Blocks(title="qa — cited answers", analytics_enabled=False) as app:
         gr.HTML(_hint(demo), elem_id="qa-hint")
         status = gr.HTML(handlers.status(engine), elem_id="qa-status")
@@ -88,8 +95,8 @@ def build_app(engine: Engine, uploads: Uploads, *, demo: bool = False, pages: Pa
         documents = _documents(uploads)
         settings = _settings(engine)
         page = Page(status=status, state=state, **chat, **sources, **documents, **settings)
-        _wire_chat(page, engine, pages)
-        _wire_uploads(page, engine, uploads)
+        _wire_chat(page, engine, pages, grants)
+        _wire_uploads(page, engine, uploads, grants)
         app.load(lambda: handlers.status(engine), None, status, api_visibility="private")
         # Another session's upload changes the index too; a cheap re-read keeps this line true.
         gr.Timer(15).tick(
@@ -167,10 +174,11 @@ def _settings(engine: Engine) -> dict:
     return {"passages": passages, "mode": mode}
 
 
-def _wire_chat(page: Page, engine: Engine, pages: PageImages | None) -> None:
-    def on_ask(text: str, n_passages: float, answer_mode: str, chat: ChatState | None):
+def _wire_chat(page: Page, engine: Engine, pages: PageImages | None, grants: handlers.UserGrants | None) -> None:
+    def on_ask(text: str, n_passages: float, answer_mode: str, chat: ChatState | None, request: gr.Request):
         # A generator: LLM answers are shown as they are written, then replaced by the checked answer.
-        for view in handlers.ask(engine, chat, text, n_passages, answer_mode, pages):
+        allowed = handlers.access(grants, getattr(request, "username", None))
+        for view in handlers.ask(engine, chat, text, n_passages, answer_mode, pages, allowed):
             yield (view.question, *_chat_values(view))
 
     ask_outputs = [page.question, page.chatbot, page.query, *page.panels, page.state]
@@ -198,9 +206,11 @@ def _wire_chat(page: Page, engine: Engine, pages: PageImages | None) -> None:
     page.chatbot.clear(on_clear, [page.state], clear_outputs, api_visibility="private")  # the bin icon of the chat
 
 
-def _wire_uploads(page: Page, engine: Engine, uploads: Uploads) -> None:
-    def on_index(paths: list[str] | None, progress=gr.Progress()):
-        done = handlers.index_files(engine, uploads, paths, lambda amount, what: progress(amount, desc=what))
+def _wire_uploads(page: Page, engine: Engine, uploads: Uploads, grants: handlers.UserGrants | None) -> None:
+    def on_index(paths: list[str] | None, request: gr.Request, progress=gr.Progress()):
+        allowed = handlers.access(grants, getattr(request, "username", None))
+        report = lambda amount, what: progress(amount, desc=what)  # noqa: E731
+        done = handlers.index_files(engine, uploads, paths, report, allowed)
         _toast(*done.warnings)
         if done.result is None:
             return gr.skip(), gr.skip(), gr.skip()
@@ -251,12 +261,14 @@ def launch(
     block: bool = True,
     pages: PageImages | None = None,
     auth: Callable[[str, str], bool] | None = None,
+    grants: handlers.UserGrants | None = None,
 ) -> gr.Blocks:
     """Start the server; with ``block`` it serves until interrupted. With ``pages``, sources in PDFs
     are also shown on their rendered page, served by this server at ``PAGE_ROUTE``. With ``auth``
     (user name, password -> whether they match), the chat, its pages and gradio's own routes need a
-    login first (gradio's login page)."""
-    app = build_app(engine, uploads, demo=demo, pages=pages)
+    login first (gradio's login page); ``grants`` (user name -> collections) limits what each
+    logged-in user's questions read and where their uploads go."""
+    app = build_app(engine, uploads, demo=demo, pages=pages, grants=grants)
     # Two questions at a time: each is one short model call, and the machine has two cores.
     app.queue(default_concurrency_limit=2)
     app.launch(
@@ -276,21 +288,22 @@ def launch(
     )
     if pages is not None:
         # Added once the app exists (launch creates it); no page URL is handed out before this returns.
-        _serve_pages(app.app, pages)
+        _serve_pages(app.app, pages, grants)
     if block:
         app.block_thread()
     return app
 
 
-def _serve_pages(server, pages: PageImages) -> None:
+def _serve_pages(server, pages: PageImages, grants: handlers.UserGrants | None = None) -> None:
     """``GET PAGE_ROUTE`` on gradio's own FastAPI app: a page of an indexed PDF as PNG, 404 otherwise."""
     safe = {"X-Content-Type-Options": "nosniff"}
 
     def page_png(request: Request, doc_key: str, page: str) -> Response:
         if not _logged_in(server, request):
             return Response("log in first", status_code=401, media_type="text/plain", headers=safe)
+        allowed = None if grants is None else handlers.access(grants, _user(server, request)).collections
         try:
-            png = pages.png(doc_key, page)
+            png = pages.png(doc_key, page, allowed)
         except PageNotFound as missing:
             log.info("page %s/%s not served: %s", doc_key[:40], page[:12], missing.reason)
             return Response("no such page", status_code=404, media_type="text/plain", headers=safe)
@@ -305,11 +318,17 @@ def _serve_pages(server, pages: PageImages) -> None:
 
 def _logged_in(server, request) -> bool:
     """Whether ``request`` comes from a browser logged in to gradio (always, when no login is asked)."""
-    if server.auth is None and server.auth_dependency is None:
+    # gradio's app carries its login settings; a bare FastAPI app (tests) asks for none
+    if getattr(server, "auth", None) is None and getattr(server, "auth_dependency", None) is None:
         return True
+    return _user(server, request) is not None
+
+
+def _user(server, request) -> str | None:
+    """The user a gradio login cookie of ``request`` names, None without one."""
     cookies = request.cookies
     token = cookies.get(f"access-token-{server.cookie_id}") or cookies.get(f"access-token-unsecure-{server.cookie_id}")
-    return token is not None and server.tokens.get(token) is not None
+    return None if token is None else server.tokens.get(token)
 
 
 def warm_up_server(app: gr.Blocks) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from qa.core.answers import Answer
 from qa.core.errors import QAError
-from qa.core.types import Span
+from qa.core.types import ALL_COLLECTIONS, DEFAULT_COLLECTION, Span
 from qa.engine import Engine
 from ui import render
 from ui.pages import PageImages, PageNote, PageView
@@ -25,6 +25,29 @@ log = logging.getLogger(__name__)
 
 # (amount done: a fraction or (done, total), what is being done) for a progress bar
 Report = Callable[[float | tuple[int, int], str], None]
+# user name -> the collections granted to the user, in order ("*": all); qa serve's credential store
+UserGrants = Callable[[str], tuple[str, ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    """What a browser session may see (None: everything) and the collection its uploads go to."""
+
+    collections: frozenset[str] | None = None
+    uploads: str = DEFAULT_COLLECTION
+
+
+def access(grants: UserGrants | None, user: str | None) -> Access:
+    """The access of the logged-in ``user``: everything without logins (``grants`` None); with
+    logins, the user's grants (nothing at all for a session without a user, which gradio's login
+    does not let through anyway)."""
+    if grants is None:
+        return Access()
+    if not user:
+        return Access(frozenset())
+    granted = grants(user) or (DEFAULT_COLLECTION,)
+    first = DEFAULT_COLLECTION if granted[0] == ALL_COLLECTIONS else granted[0]
+    return Access(None if ALL_COLLECTIONS in granted else frozenset(granted), first)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,14 +150,22 @@ def panels(chat: ChatState | None, answer: Answer | None) -> Panels:
 
 
 def ask(
-    engine: Engine, chat: ChatState | None, text: str, passages: float, mode: str, pages: PageImages | None = None
+    engine: Engine,
+    chat: ChatState | None,
+    text: str,
+    passages: float,
+    mode: str,
+    pages: PageImages | None = None,
+    allowed: Access = Access(),
 ) -> Iterator[ChatView]:
-    """Answer ``text`` in ``chat`` (a new one on a session's first question, showing PDF ``pages``).
+    """Answer ``text`` in ``chat`` (a new one on a session's first question, showing PDF ``pages``)
+    from the documents ``allowed`` lets the session see.
 
     LLM answers are yielded as they are written, then replaced by the checked answer; other
     modes yield once.
     """
-    chat = chat or ChatState(engine, pages)
+    chat = chat or ChatState(engine, pages, allowed.collections)
+    chat.collections = allowed.collections
     if not (text or "").strip():
         yield ChatView(chat, chat.messages, question=text, warning="Type a question first.")
         return
@@ -191,8 +222,11 @@ def reset(chat: ChatState | None) -> ChatView:
     return ChatView(chat, [], "", panels(None, None))
 
 
-def index_files(engine: Engine, uploads: Uploads, paths: list[str] | None, report: Report) -> Indexed:
-    """Index the uploaded files at ``paths``; a rejected file is reported, never fatal to the others."""
+def index_files(
+    engine: Engine, uploads: Uploads, paths: list[str] | None, report: Report, allowed: Access = Access()
+) -> Indexed:
+    """Index the uploaded files at ``paths`` into the session's upload collection; a rejected file
+    is reported, never fatal to the others."""
     if not paths:
         return Indexed(None, None, ["Choose files to upload first."])
     report(0, "checking files")
@@ -201,7 +235,7 @@ def index_files(engine: Engine, uploads: Uploads, paths: list[str] | None, repor
         report((done, total), f"indexing {what}")
 
     try:
-        result = uploads.ingest([(Path(p), Path(p).name) for p in paths], progress)
+        result = uploads.ingest([(Path(p), Path(p).name) for p in paths], progress, allowed.uploads)
     except QAError as exc:
         return Indexed(render.error_message_html(f"indexing failed: {exc}"), status(engine), [])
     except Exception:

@@ -124,10 +124,12 @@ class PageImages:
         version = _digest(found.stamp)[:12]
         return PageView(f"qa/page/{doc_key(document.doc_id)}/", version, page, found.pages, span.boxes)
 
-    def png(self, key: str, page: str) -> bytes:
-        """Page ``page`` of the indexed document ``key`` as PNG; PageNotFound for anything else."""
+    def png(self, key: str, page: str, collections: frozenset[str] | None = None) -> bytes:
+        """Page ``page`` of the indexed document ``key`` as PNG; PageNotFound for anything else (a
+        document outside ``collections``, when given, included)."""
         document = self._by_key().get(key)
-        if document is None or not _is_pdf(document):
+        hidden = document is not None and collections is not None and document.collection not in collections
+        if document is None or hidden or not _is_pdf(document):
             raise PageNotFound("no such document in the index")
         if not _PAGE_NUMBER.fullmatch(page):
             raise PageNotFound("not a page number")

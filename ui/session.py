@@ -29,10 +29,13 @@ def available_modes(engine: Engine) -> tuple[str, ...]:
 
 
 class ChatState:
-    def __init__(self, engine: Engine, pages: PageImages | None = None) -> None:
+    def __init__(
+        self, engine: Engine, pages: PageImages | None = None, collections: frozenset[str] | None = None
+    ) -> None:
         self.engine = engine
         self.pages = pages  # the server's rendered PDF pages (None: sources as text only)
-        self.chat = ChatSession(engine.answerer())
+        self.collections = collections  # what the logged-in user may see (None: everything)
+        self.chat = ChatSession(engine.answerer(None, collections))
         self.messages: list[dict] = []  # gradio's {"role", "content"} messages
         self.answers: list[Answer | None] = []  # one per assistant message (None for an error)
         self.selected: Answer | None = None  # the answer whose sources are on show
@@ -60,10 +63,10 @@ class ChatState:
             # may have published a new one), the same generation serves the whole question.
             settings = replace(self.engine.settings, passages=passages)
             if mode == "llm":
-                self.chat.answerer = self.engine.llm_answerer(settings)
+                self.chat.answerer = self.engine.llm_answerer(settings, self.collections)
                 answer = self.chat.ask(question, on_token=on_token)
             else:
-                self.chat.answerer = self.engine.answerer(settings)
+                self.chat.answerer = self.engine.answerer(settings, self.collections)
                 answer = self.chat.ask(question)
         except Exception as exc:
             # A bug's text is not for the page (it may quote a document): the server log has it.

@@ -4,6 +4,9 @@ Uploaded files are kept in ``<folder>/uploads/`` and indexed with ids ``uploads/
 upload never replaces a document of the original corpus, and uploading a file of the same name
 again updates that document. The index is updated while the server runs; the Engine picks up
 the new generation on the next question. Nothing here imports gradio.
+
+An upload to a collection other than ``default`` is kept in ``<folder>/uploads/<collection>/``
+(id ``uploads/<collection>/<name>``) and indexed into that collection (``upload_collection``).
 """
 
 from __future__ import annotations
@@ -21,14 +24,15 @@ from pathlib import Path
 
 from index.loaders import DOCUMENT_SUFFIXES, Skipped
 from index.update import update_index
-from qa.core.errors import UploadRejected
-from qa.core.types import Document
+from qa.core.errors import QAError, UploadRejected
+from qa.core.types import DEFAULT_COLLECTION, Document, check_collection
 from qa.engine import Engine
 
 UPLOAD_SUFFIXES = DOCUMENT_SUFFIXES  # every format the indexer reads, except the benchmark corpora
 UPLOAD_PREFIX = "uploads/"
 DEFAULT_MAX_MB = 25
 _MAX_NAME = 120
+_MAX_NAME_BYTES = 200
 _UNSAFE = re.compile(r"[^\w.\- ]+", re.UNICODE)
 
 Progress = Callable[[int, int, str], None]  # (done, total, what) for a progress bar
@@ -44,6 +48,9 @@ def safe_name(name: str) -> str:
     if len(base) > _MAX_NAME:
         stem, dot, suffix = base.rpartition(".")
         base = (stem[: _MAX_NAME - len(suffix) - 1] + dot + suffix) if dot else base[:_MAX_NAME]
+    while len(base.encode("utf-8")) > _MAX_NAME_BYTES:  # file systems count bytes (255), not characters
+        stem, dot, suffix = base.rpartition(".")
+        base = (stem[:-1] + dot + suffix) if dot and stem else base[:-1]
     if not base or base in {".", ".."} or base.startswith("."):
         raise UploadRejected(name or "(no name)", "not a usable file name")
     return base
@@ -67,16 +74,31 @@ def check_upload(path: Path, name: str, max_bytes: int) -> str:
     return stored
 
 
+def upload_prefix(collection: str) -> str:
+    """The id prefix of the uploads to ``collection``."""
+    return UPLOAD_PREFIX if collection == DEFAULT_COLLECTION else f"{UPLOAD_PREFIX}{collection}/"
+
+
+def upload_collection(doc_id: str) -> str | None:
+    """The collection of an uploaded document by its id; None for a document that is no upload
+    (an update then leaves its collection as it is)."""
+    if not doc_id.startswith(UPLOAD_PREFIX):
+        return None
+    folder, slash, _ = doc_id.removeprefix(UPLOAD_PREFIX).rpartition("/")
+    return folder if slash else DEFAULT_COLLECTION
+
+
 @dataclass
 class IngestResult:
     accepted: list[str] = field(default_factory=list)  # safe names now indexed
     rejected: list[UploadRejected] = field(default_factory=list)
     seconds: float = 0.0
+    collection: str = DEFAULT_COLLECTION
 
     @property
     def doc_ids(self) -> list[str]:
         """The index ids of the accepted files."""
-        return [UPLOAD_PREFIX + name for name in self.accepted]
+        return [upload_prefix(self.collection) + name for name in self.accepted]
 
 
 class Uploads:
@@ -92,10 +114,13 @@ class Uploads:
     def files_dir(self) -> Path:
         return self.folder / UPLOAD_PREFIX.rstrip("/")
 
-    def ingest(self, files: Iterable[tuple[Path, str]], progress: Progress | None = None) -> IngestResult:
-        """Check, store and index ``(path, original name)`` pairs; a rejected file never stops the others."""
+    def ingest(
+        self, files: Iterable[tuple[Path, str]], progress: Progress | None = None, collection: str = DEFAULT_COLLECTION
+    ) -> IngestResult:
+        """Check, store and index ``(path, original name)`` pairs into ``collection``; a rejected
+        file never stops the others."""
         began = time.perf_counter()
-        result = IngestResult()
+        result = IngestResult(collection=check_collection(collection))
         checked: list[tuple[Path, str]] = []
         for path, name in files:
             try:
@@ -106,18 +131,18 @@ class Uploads:
             result.seconds = time.perf_counter() - began
             return result
         with self._lock:
-            written = [self._store(path, stored) for path, stored in checked]
+            written = [self._store(path, stored, collection) for path, stored in checked]
             try:
                 skipped = self._index(progress)
             except BaseException:
                 for target in written:  # a half-done upload must not be indexed by the next one unasked
                     target.unlink(missing_ok=True)
                 raise
-            bad = {Path(s.path).name: s.reason for s in skipped}
+            bad = {os.path.realpath(s.path): s.reason for s in skipped}
             for target in written:
-                if target.name in bad:
+                if os.path.realpath(target) in bad:
                     target.unlink(missing_ok=True)  # unreadable: keep it out of later updates too
-                    result.rejected.append(UploadRejected(target.name, bad[target.name]))
+                    result.rejected.append(UploadRejected(target.name, bad[os.path.realpath(target)]))
                 else:
                     result.accepted.append(target.name)
         result.seconds = time.perf_counter() - began
@@ -127,20 +152,29 @@ class Uploads:
         """Delete an uploaded document: its file leaves the uploads folder and the index is updated
         without it. UploadRejected for any document not uploaded here (the corpus is not ours to delete)."""
         name = doc_id.removeprefix(UPLOAD_PREFIX)
+        folder, _, base = name.rpartition("/")
         target = self.files_dir / name
-        uploaded = doc_id.startswith(UPLOAD_PREFIX) and "/" not in name and "\\" not in name
-        if not uploaded or name.startswith(".") or not target.is_file():
+        in_collection = not folder or (folder != DEFAULT_COLLECTION and _is_collection(folder))
+        uploaded = doc_id.startswith(UPLOAD_PREFIX) and in_collection and "\\" not in name
+        if not uploaded or base.startswith(".") or not target.is_file():
             raise UploadRejected(doc_id, "not a document uploaded to this server; only uploads can be deleted")
         with self._lock:
             target.unlink()
-            update_index([self.folder], self.engine.index_dir.root, self.engine.embedder, remove={doc_id})
+            update_index(
+                [self.folder],
+                self.engine.index_dir.root,
+                self.engine.embedder,
+                remove={doc_id},
+                collection=upload_collection,
+            )
 
-    def _store(self, path: Path, stored: str) -> Path:
-        self.files_dir.mkdir(parents=True, exist_ok=True)
-        target = self.files_dir / stored
-        if target.resolve().parent != self.files_dir.resolve():  # belt and braces over safe_name
+    def _store(self, path: Path, stored: str, collection: str = DEFAULT_COLLECTION) -> Path:
+        folder = self.files_dir if collection == DEFAULT_COLLECTION else self.files_dir / collection
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / stored
+        if target.resolve().parent != folder.resolve():  # belt and braces over safe_name
             raise UploadRejected(stored, "not a usable file name")
-        partial = self.files_dir / f".{uuid.uuid4().hex}.part"
+        partial = folder / f".{uuid.uuid4().hex}.part"
         shutil.copyfile(path, partial)
         os.replace(partial, target)
         return target
@@ -152,7 +186,7 @@ class Uploads:
         pruning), so the original corpus stays searchable beside the uploads.
         """
         engine = self.engine
-        total = sum(1 for _ in self.files_dir.iterdir() if not _.name.startswith("."))
+        total = sum(1 for _ in self.files_dir.rglob("*") if _.is_file() and not _.name.startswith("."))
         skipped: list[Skipped] = []
         done = 0
 
@@ -166,5 +200,15 @@ class Uploads:
                 progress(min(done, total), total, str(what))
 
         # No chunker given: the index keeps its own settings.
-        update_index([self.folder], engine.index_dir.root, engine.embedder, on_document=on_document)
+        update_index(
+            [self.folder], engine.index_dir.root, engine.embedder, on_document=on_document, collection=upload_collection
+        )
         return skipped
+
+
+def _is_collection(name: str) -> bool:
+    try:
+        check_collection(name)
+    except QAError:
+        return False
+    return True

@@ -32,13 +32,26 @@ def register(commands: argparse._SubParsersAction) -> None:
         parser.set_defaults(run=run)
         return parser
 
-    action(token_actions, "create", "make a token and print it (the only time it is shown)", _token_create)
-    action(token_actions, "list", "list the tokens' names and when they were made", _token_list, named=False)
+    create = action(token_actions, "create", "make a token and print it (the only time it is shown)", _token_create)
+    _collections_arg(create)
+    action(
+        token_actions, "list", "list the tokens' names, collections and when they were made", _token_list, named=False
+    )
     action(token_actions, "revoke", "delete a token; requests with it are refused at once", _token_revoke)
     add = action(user_actions, "add", "add a browser-chat login (the password is asked for)", _user_add)
     add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
-    action(user_actions, "list", "list the users", _user_list, named=False)
+    _collections_arg(add)
+    action(user_actions, "list", "list the users and their collections", _user_list, named=False)
     action(user_actions, "remove", "delete a user", _user_remove)
+
+
+def _collections_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--collections",
+        type=lambda text: [name.strip() for name in text.split(",") if name.strip()],
+        default=None,
+        help="the collections it may see, comma-separated (default: default; '*': all); uploads go to the first",
+    )
 
 
 def add_auth_args(parser: argparse.ArgumentParser) -> None:
@@ -56,7 +69,7 @@ def store_for(args: argparse.Namespace) -> CredentialStore:
 
 def _token_create(args: argparse.Namespace) -> int:
     store = store_for(args)
-    token = store.create_token(args.name)
+    token = store.create_token(args.name, args.collections)
     print(token)
     print(
         f"qa: token {args.name!r} created in {store.path}; it is shown only now. "
@@ -69,7 +82,7 @@ def _token_create(args: argparse.Namespace) -> int:
 def _token_list(args: argparse.Namespace) -> int:
     tokens = store_for(args).tokens()
     for token in tokens:
-        print(f"{token.name}\tcreated {token.created}")
+        print(f"{token.name}\tcreated {token.created}\tcollections {','.join(token.collections)}")
     if not tokens:
         print("qa: no tokens", file=sys.stderr)
     return 0
@@ -89,15 +102,16 @@ def _user_add(args: argparse.Namespace) -> int:
         if getpass.getpass("again: ") != password:
             raise CredentialError("the two passwords differ")
     store = store_for(args)
-    store.add_user(args.name, password)
+    store.add_user(args.name, password, args.collections)
     print(f"qa: user {args.name!r} added in {store.path}", file=sys.stderr)
     return 0
 
 
 def _user_list(args: argparse.Namespace) -> int:
-    users = store_for(args).users()
+    store = store_for(args)
+    users = store.users()
     for name in users:
-        print(name)
+        print(f"{name}\tcollections {','.join(store.user_collections(name))}")
     if not users:
         print("qa: no users", file=sys.stderr)
     return 0

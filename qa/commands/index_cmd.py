@@ -31,6 +31,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     build.add_argument("--strict", action="store_true", help="exit 3 if any file was skipped")
     build.add_argument("--json", action="store_true", help="print the build summary as JSON")
+    build.add_argument(
+        "--collection", default="default", help="the collection every document goes to (default: default)"
+    )
     build.set_defaults(run=_build_command)
     update = index.add_parser("update", help="sync the index with files and folders (embeds only what changed)")
     update.add_argument("paths", nargs="+", type=Path)
@@ -49,6 +52,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     update.add_argument("--overlap-tokens", type=int, default=None, help="default: the index's own (40 for a new one)")
     update.add_argument("--strict", action="store_true", help="exit 3 if any file was skipped")
     update.add_argument("--json", action="store_true", help="print the update summary as JSON")
+    update.add_argument(
+        "--collection",
+        default=None,
+        help="put every document read in this collection; --prune then prunes only within it "
+        "(default: documents keep theirs, new ones go to default)",
+    )
     update.set_defaults(run=_update_command)
     index_watch.register(index)
     info = index.add_parser("info", help="describe an index")
@@ -67,7 +76,7 @@ def _build_command(args: argparse.Namespace) -> int:
         args.overlap_tokens if args.overlap_tokens is not None else defaults.overlap_tokens,
     )
     embedder = embedder_by_name(args.embedder, args.backend)
-    report = build_with_progress(args.paths, index_path(args), embedder, chunker)
+    report = build_with_progress(args.paths, index_path(args), embedder, chunker, args.collection)
     if args.json:
         print_json(report.to_json())
     else:
@@ -101,11 +110,11 @@ def _update_command(args: argparse.Namespace) -> int:
             args.overlap_tokens if args.overlap_tokens is not None else base.overlap_tokens,
         )
     if args.rebuild:
-        report = build_with_progress(args.paths, root, embedder, chunker)
+        report = build_with_progress(args.paths, root, embedder, chunker, args.collection or "default")
         summary = f"rebuilt: {report.documents} documents, {report.chunks} chunks embedded in {report.seconds:.1f}s"
         data, path, skipped = {"rebuilt": True, **report.to_json()}, report.path, report.skipped
     else:
-        report = update_with_progress(args.paths, root, embedder, chunker, args.prune)
+        report = update_with_progress(args.paths, root, embedder, chunker, args.prune, args.collection)
         summary = (
             f"added {report.added}, changed {report.changed}, removed {report.removed}, "
             f"unchanged {report.unchanged}, kept {report.kept} documents; "
@@ -150,17 +159,19 @@ def _progress(bar):
     return progress
 
 
-def update_with_progress(paths: list[Path], root: Path, embedder, chunker, prune: bool):
+def update_with_progress(paths: list[Path], root: Path, embedder, chunker, prune: bool, collection: str | None = None):
     """An incremental update with a progress bar on stderr (hidden when stderr is not a terminal)."""
     from tqdm import tqdm
 
     from index.update import update_index
 
     with tqdm(desc="updating", unit="doc", file=sys.stderr, disable=None) as bar:
-        return update_index(paths, root, embedder, chunker, prune=prune, on_document=_progress(bar))
+        return update_index(
+            paths, root, embedder, chunker, prune=prune, on_document=_progress(bar), collection=collection
+        )
 
 
-def build_with_progress(paths: list[Path], root: Path, embedder, chunker):
+def build_with_progress(paths: list[Path], root: Path, embedder, chunker, collection: str = "default"):
     """A full build with a progress bar on stderr (hidden when stderr is not a terminal)."""
     from tqdm import tqdm
 
@@ -168,7 +179,9 @@ def build_with_progress(paths: list[Path], root: Path, embedder, chunker):
     from index.loaders import iter_sources
 
     with tqdm(desc="indexing", unit="doc", file=sys.stderr, disable=None) as bar:
-        return build_index(iter_sources(paths), root, embedder, chunker, on_document=_progress(bar))
+        return build_index(
+            iter_sources(paths), root, embedder, chunker, on_document=_progress(bar), collection=collection
+        )
 
 
 def _info_command(args: argparse.Namespace) -> int:

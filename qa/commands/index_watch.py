@@ -55,6 +55,9 @@ def register(index: argparse._SubParsersAction) -> None:
         "--backend", choices=("onnx", "torch"), default=None, help="default: the index's own (onnx for a new one)"
     )
     watch.add_argument("--json", action="store_true", help="print each update's summary as a JSON line")
+    watch.add_argument(
+        "--collection", default=None, help="put the documents read in this collection (see qa index update)"
+    )
     watch.set_defaults(run=_watch_command)
 
 
@@ -96,6 +99,7 @@ def _watch_command(args: argparse.Namespace) -> int:
             root,
             embedder,
             prune=not args.keep_deleted,
+            collection=args.collection,
             debounce_s=DEBOUNCE_S if args.debounce is None else args.debounce,
             settle_s=SETTLE_S if args.settle is None else args.settle,
             on_update=on_update,

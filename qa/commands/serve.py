@@ -84,7 +84,10 @@ def _serve_command(args: argparse.Namespace) -> int:
     # Cited PDFs are shown on their page, rendered from the file they were indexed from.
     pages = PageImages(lambda: engine.index.documents, default_cache_dir())
     auth = store.check_user if locked else None
-    app = launch(engine, uploads, host=args.host, port=args.port, demo=demo, block=False, pages=pages, auth=auth)
+    grants = store.user_collections if locked else None
+    app = launch(
+        engine, uploads, host=args.host, port=args.port, demo=demo, block=False, pages=pages, auth=auth, grants=grants
+    )
     url = f"http://{args.host}:{args.port}/"
     from api.auth import Gate
     from api.mcp import HTTP_PATH, add_http_route

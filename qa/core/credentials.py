@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from qa.core.errors import CredentialError
+from qa.core.types import ALL_COLLECTIONS, DEFAULT_COLLECTION, check_collection
 
 AUTH_FILE = "auth.json"
 TOKEN_PREFIX = "qa_"
@@ -52,6 +53,20 @@ def is_loopback(host: str) -> bool:
 class TokenInfo:
     name: str
     created: str
+    collections: tuple[str, ...] = (DEFAULT_COLLECTION,)
+
+
+def check_grants(collections: list[str] | tuple[str, ...] | None) -> list[str]:
+    """Collections to grant (``*``: all of them); the default: ``["default"]``. BadCollection names a bad one."""
+    names = list(dict.fromkeys(collections or [DEFAULT_COLLECTION]))
+    return [name if name == ALL_COLLECTIONS else check_collection(name) for name in names]
+
+
+def grants_of(entry: dict[str, Any]) -> frozenset[str] | None:
+    """The collections a token or user entry may see; None: all of them (``*``). Entries written
+    before collections existed see ``default``."""
+    names = entry.get("collections") or [DEFAULT_COLLECTION]
+    return None if ALL_COLLECTIONS in names else frozenset(names)
 
 
 def _check_name(name: str, what: str) -> str:
@@ -107,10 +122,27 @@ class CredentialStore:
             return self._data
 
     def tokens(self) -> list[TokenInfo]:
-        return [TokenInfo(t["name"], t.get("created", "")) for t in self._load()["tokens"]]
+        return [
+            TokenInfo(t["name"], t.get("created", ""), tuple(t.get("collections") or [DEFAULT_COLLECTION]))
+            for t in self._load()["tokens"]
+        ]
 
     def users(self) -> list[str]:
         return [u["name"] for u in self._load()["users"]]
+
+    def user_collections(self, name: str) -> tuple[str, ...]:
+        """The collections granted to user ``name`` (in the order granted); ``("default",)`` for an unknown one."""
+        for entry in self._load()["users"]:
+            if entry["name"] == name:
+                return tuple(entry.get("collections") or [DEFAULT_COLLECTION])
+        return (DEFAULT_COLLECTION,)
+
+    def token_collections(self, name: str) -> tuple[str, ...]:
+        """The collections granted to token ``name`` (in the order granted)."""
+        for entry in self._load()["tokens"]:
+            if entry["name"] == name:
+                return tuple(entry.get("collections") or [DEFAULT_COLLECTION])
+        return (DEFAULT_COLLECTION,)
 
     def has_any(self) -> bool:
         data = self._load()
@@ -134,15 +166,25 @@ class CredentialStore:
 
     # --- changing ---
 
-    def create_token(self, name: str) -> str:
-        """A new token named ``name``; the returned secret is stored only as a hash."""
+    def create_token(self, name: str, collections: list[str] | None = None) -> str:
+        """A new token named ``name``, granted ``collections`` (default ``["default"]``; ``*``: all);
+        the returned secret is stored only as a hash."""
         _check_name(name, "token")
+        granted = check_grants(collections)
         data = self._copy()
         if any(t["name"] == name for t in data["tokens"]):
             raise CredentialError(f"a token named {name!r} already exists; revoke it first or choose another name")
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         salt = secrets.token_hex(16)
-        data["tokens"].append({"name": name, "salt": salt, "sha256": _token_hash(salt, token), "created": _now()})
+        data["tokens"].append(
+            {
+                "name": name,
+                "salt": salt,
+                "sha256": _token_hash(salt, token),
+                "created": _now(),
+                "collections": granted,
+            }
+        )
         self._write(data)
         return token
 
@@ -154,8 +196,9 @@ class CredentialStore:
         data["tokens"] = kept
         self._write(data)
 
-    def add_user(self, name: str, password: str) -> None:
+    def add_user(self, name: str, password: str, collections: list[str] | None = None) -> None:
         _check_name(name, "user")
+        granted = check_grants(collections)
         if not password:
             raise CredentialError("empty password")
         data = self._copy()
@@ -163,7 +206,9 @@ class CredentialStore:
             raise CredentialError(f"a user named {name!r} already exists; remove it first or choose another name")
         salt = secrets.token_hex(16)
         hashed = _password_hash(salt, password, **_SCRYPT)
-        data["users"].append({"name": name, "salt": salt, "scrypt": hashed, **_SCRYPT, "created": _now()})
+        data["users"].append(
+            {"name": name, "salt": salt, "scrypt": hashed, **_SCRYPT, "created": _now(), "collections": granted}
+        )
         self._write(data)
 
     def remove_user(self, name: str) -> None:

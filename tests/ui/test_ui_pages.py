@@ -160,6 +160,13 @@ def test_the_route_serves_indexed_pages_and_caches_them(
     assert len(list((tmp_path / "cache").glob("*.png"))) == 2
 
 
+def test_a_page_of_another_collection_is_no_such_document(tmp_path: Path, pdf, document: Document) -> None:
+    red = images(tmp_path, dataclasses.replace(document, collection="red"), width_px=400)
+    assert red.png(doc_key("marrow.pdf"), "1", frozenset({"red"})).startswith(PNG)
+    with pytest.raises(PageNotFound, match="no such document"):
+        red.png(doc_key("marrow.pdf"), "1", frozenset({"blue"}))
+
+
 @pytest.mark.parametrize(
     ("key", "page"),
     [

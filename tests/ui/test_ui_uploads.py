@@ -122,8 +122,10 @@ def test_uploads_go_through_update_index(tmp_path: Path, engine: Engine, monkeyp
 
     calls: list[tuple] = []
 
-    def fake_update(paths, root, embedder, chunker=None, *, prune=False, on_document=None):
+    def fake_update(paths, root, embedder, chunker=None, *, prune=False, on_document=None, collection=None):
         calls.append((paths, root, embedder, chunker, prune))
+        assert collection("uploads/good.md") == "default" and collection("uploads/red/a.md") == "red"
+        assert collection("corpus/a.md") is None  # not an upload: it keeps its collection
         on_document(Skipped(str(paths[0] / "uploads" / "bad.md"), "binary file"), 0)
 
     monkeypatch.setattr("ui.uploads.update_index", fake_update)
