@@ -477,3 +477,58 @@ def test_document_text_cannot_inject_server_sent_events(served: Served) -> None:
     blocks = [block for block in chunks.split("\n\n") if block]
     assert all(block.startswith("data: ") and "\n" not in block for block in blocks)
     assert blocks[-1] == "data: [DONE]" and "event:" not in "".join(b[:7] for b in blocks)
+
+
+# --- gradio's own routes ---
+
+
+@pytest.mark.slow
+def test_gradios_file_routes_need_a_login(served: Served) -> None:
+    """gradio's file, upload, queue, info and config routes: refused without a login, with a wrong
+    password, a forged login cookie or an API token; answered with the login cookie."""
+    secret = b"The walrus code of the security test is 4417 amber.\n"
+    with served.client() as browser:
+        assert browser.post("login", data={"username": "ann", "password": PASSWORD}).status_code == 200
+        cookie_names = list(browser.cookies.keys())
+        assert cookie_names
+        uploaded = browser.post("gradio_api/upload", files=[("files", ("walrus.txt", secret))])
+        assert uploaded.status_code == 200, uploaded.text
+        path = uploaded.json()[0]
+        fetched = browser.get(f"gradio_api/file={path}")
+        assert fetched.status_code == 200 and fetched.content == secret  # the login's own upload
+        assert browser.get("gradio_api/info").status_code == 200 and browser.get("config").status_code == 200
+    served.uploads.joinpath("uploads").mkdir(parents=True, exist_ok=True)
+    in_uploads = served.uploads / "uploads" / "walrus-kept.txt"
+    in_uploads.write_bytes(secret)
+    join = {"data": ["When did Chopin move to Paris?", 3, "extractive", None], "fn_index": 0, "session_hash": "x1"}
+    calls = [
+        ("GET", f"gradio_api/file={path}", {}),
+        ("GET", f"gradio_api/file={in_uploads}", {}),
+        ("POST", "gradio_api/upload", {"files": [("files", ("a.txt", b"alpha\n"))]}),
+        ("POST", "gradio_api/queue/join", {"json": join}),
+        ("GET", "gradio_api/queue/data?session_hash=x1", {}),
+        ("GET", "gradio_api/info", {}),
+        ("GET", "config", {}),
+    ]
+    wrong_logins = [
+        {},
+        {"cookies": {name: "forged-" + uuid.uuid4().hex for name in cookie_names}},
+        {"headers": served.bearer},  # an API token is no browser login
+    ]
+    with served.client() as stranger:
+        assert stranger.post("login", data={"username": "ann", "password": "wrong"}).status_code == 400
+        assert not stranger.cookies
+        for method, route, kwargs in calls:
+            refused = served.seen(stranger.request(method, route, **kwargs))
+            assert refused.status_code in (401, 403), (route, refused.status_code, refused.text[:300])
+            assert b"walrus" not in refused.content and b"named_endpoints" not in refused.content
+    for wrong in wrong_logins:
+        with served.client(**wrong) as stranger:
+            for method, route, kwargs in calls:
+                refused = served.seen(stranger.request(method, route, **kwargs))
+                assert refused.status_code in (401, 403), (route, wrong, refused.status_code, refused.text[:300])
+                assert b"walrus" not in refused.content and b"named_endpoints" not in refused.content
+    with served.client() as browser:  # and with a login, the file there is still not handed out
+        assert browser.post("login", data={"username": "ann", "password": PASSWORD}).status_code == 200
+        assert browser.get(f"gradio_api/file={in_uploads}").status_code in (403, 404)
+    in_uploads.unlink()
