@@ -477,16 +477,17 @@ def build_router(engine: Engine, uploads: UploadFolder) -> APIRouter:
         return json_response({"deleted": doc_id})
 
     @router.get("/health", response_model=HealthJSON, responses={503: ERRORS[400]})
-    def health() -> Response:
-        """The served index: its generation, documents, chunks and embedder."""
+    def health(http: Request) -> Response:
+        """The served index: its generation, documents and chunks (of the caller's collections), embedder."""
         stored = engine.index
         manifest = stored.manifest
+        documents, chunks = stored.counts(allowed_of(http.scope))
         return json_response(
             {
                 "status": "ok",
                 "generation": stored.path.name,
-                "documents": len(stored.documents),
-                "chunks": len(stored.chunks),
+                "documents": documents,
+                "chunks": chunks,
                 "embedder": str(manifest.embedder.get("name")),
                 "llm": engine.llm is not None,
             }

@@ -101,6 +101,17 @@ class StoredIndex:
             return np.zeros(len(self.chunks), dtype=bool)
         return allowed[np.asarray(self.collection_codes)[np.asarray(self.chunks["doc"])]]
 
+    def counts(self, collections: frozenset[str] | None = None) -> tuple[int, int]:
+        """Documents and chunks in ``collections`` (None: the whole index)."""
+        mask = None if collections is None else self.chunk_mask(collections)
+        if mask is None:
+            return len(self.documents), len(self.chunks)
+        names = self.manifest.collections if self.collection_codes is not None else (DEFAULT_COLLECTION,)
+        allowed = np.array([name in collections for name in names], dtype=bool)
+        codes = np.asarray(self.collection_codes) if self.collection_codes is not None else None
+        documents = int(allowed[codes].sum()) if codes is not None else 0
+        return documents, int(mask.sum())
+
     def collection_of(self, row: int) -> str:
         """The collection of document row ``row`` (without parsing the document)."""
         if self.collection_codes is None:

@@ -85,7 +85,9 @@ def build_app(
 ) -> gr.Blocks:
     with gr.Blocks(title="qa — cited answers", analytics_enabled=False) as app:
         gr.HTML(_hint(demo), elem_id="qa-hint")
-        status = gr.HTML(handlers.status(engine), elem_id="qa-status")
+        # With logins the line waits for the session's user (app.load below): the page's initial
+        # config is the same for everyone.
+        status = gr.HTML(handlers.status(engine) if grants is None else "", elem_id="qa-status")
         state = gr.State(None)
         with gr.Row():
             with gr.Column(scale=3):
@@ -97,11 +99,13 @@ def build_app(
         page = Page(status=status, state=state, **chat, **sources, **documents, **settings)
         _wire_chat(page, engine, pages, grants)
         _wire_uploads(page, engine, uploads, grants)
-        app.load(lambda: handlers.status(engine), None, status, api_visibility="private")
+
+        def session_status(request: gr.Request) -> str:
+            return handlers.status(engine, handlers.access(grants, getattr(request, "username", None)).collections)
+
+        app.load(session_status, None, status, api_visibility="private")
         # Another session's upload changes the index too; a cheap re-read keeps this line true.
-        gr.Timer(15).tick(
-            lambda: handlers.status(engine), None, status, api_visibility="private", show_progress="hidden"
-        )
+        gr.Timer(15).tick(session_status, None, status, api_visibility="private", show_progress="hidden")
     return app
 
 

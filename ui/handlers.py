@@ -105,15 +105,19 @@ def settings(engine: Engine) -> Settings:
     return Settings(engine.settings.passages, MAX_PASSAGES, modes, modes[-1])
 
 
-def status(engine: Engine) -> str:
-    """The index line: documents, chunks, embedder, when the current generation was written, where."""
+def status(engine: Engine, collections: frozenset[str] | None = None) -> str:
+    """The index line: documents and chunks (those of ``collections`` only, when given: a user
+    learns nothing of collections not granted), embedder, when the current generation was written,
+    where."""
     try:
-        manifest = engine.index.manifest
+        stored = engine.index
     except QAError as exc:
         return render.error_message_html(f"index unavailable: {exc}")
+    manifest = stored.manifest
+    documents, chunks = stored.counts(collections)
     return render.status_html(
-        manifest.counts.get("documents", 0),
-        manifest.counts.get("chunks", 0),
+        documents,
+        chunks,
         str(manifest.embedder.get("name")),
         str(manifest.created_at),  # each build or update writes a new generation, so this is the last update
         str(engine.index_dir.root),
@@ -237,10 +241,10 @@ def index_files(
     try:
         result = uploads.ingest([(Path(p), Path(p).name) for p in paths], progress, allowed.uploads)
     except QAError as exc:
-        return Indexed(render.error_message_html(f"indexing failed: {exc}"), status(engine), [])
+        return Indexed(render.error_message_html(f"indexing failed: {exc}"), status(engine, allowed.collections), [])
     except Exception:
         log.exception("indexing uploads failed")
         failed = "indexing failed: internal error; the server log has the details"
-        return Indexed(render.error_message_html(failed), status(engine), [])
+        return Indexed(render.error_message_html(failed), status(engine, allowed.collections), [])
     warnings = [render.esc(f"{r.name} rejected: {r.reason}") for r in result.rejected]
-    return Indexed(render.upload_html(result), status(engine), warnings)
+    return Indexed(render.upload_html(result), status(engine, allowed.collections), warnings)

@@ -89,6 +89,7 @@ def test_each_token_sees_only_its_collection_over_the_api(served: Served) -> Non
         with _http(served, who) as http:
             listed = http.get("api/v1/documents").json()["documents"]
             assert [(d["doc_id"], d["collection"]) for d in listed] == [(OWN[who], who)]
+            assert http.get("api/v1/health").json()["documents"] == 1  # its own collection's count only
             for question in QUESTIONS.values():  # its own question and the other's
                 search = http.post("api/v1/search", json={"query": question, "k": 5})
                 assert search.status_code == 200 and _doc_ids(search.json()) <= {OWN[who]}

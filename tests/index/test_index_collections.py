@@ -88,6 +88,15 @@ def test_documents_keep_their_collection(indexes: dict[str, Path]) -> None:
     assert [stored.collection_of(r) for r in range(len(stored.documents))] == [_collection(i) for i in range(50)]
 
 
+def test_counts_are_those_of_the_collections_asked(indexes: dict[str, Path]) -> None:
+    stored = IndexDir(indexes["all"]).load()
+    for name in ("red", "tiny"):
+        alone = IndexDir(indexes[name]).load()  # built from that collection's documents only
+        assert stored.counts(frozenset({name})) == (len(alone.documents), len(alone.chunks))
+    assert stored.counts() == stored.counts(frozenset({"red", "tiny", "default"})) == (50, len(stored.chunks))
+    assert stored.counts(frozenset({"blue"})) == (0, 0)
+
+
 @pytest.mark.parametrize("mode", ["dense", "bm25", "hybrid"])
 def test_a_limited_search_sees_only_its_collections(indexes: dict[str, Path], mode: str) -> None:
     everything, reference = _retriever(indexes["all"]), _retriever(indexes["red"])

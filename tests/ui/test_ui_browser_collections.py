@@ -135,6 +135,8 @@ def test_each_browser_user_sees_only_their_collection(browser, server: Server, w
         documents = page.inner_text("#qa-documents") + page.inner_text("#qa-status")
         assert DOCUMENTS[other][0] not in documents
         assert not any(phrase in documents for phrase in PHRASES[other])
+        # The status line counts only the user's own collection (one document), not the whole index.
+        assert "Index: 1 documents" in page.inner_text("#qa-status")
         if who == "red":
             OUTPUT.mkdir(exist_ok=True)
             page.screenshot(path=str(OUTPUT / "browser-collections-red.png"), full_page=True)
