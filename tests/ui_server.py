@@ -97,3 +97,18 @@ def _answers(port: int) -> bool:
             return sock.recv(12) in (b"HTTP/1.1 200", b"HTTP/1.1 401")  # 401: a login is asked for
     except OSError:
         return False
+
+
+def collections_index(folder: Path, documents: dict[str, tuple[str, str]]) -> Path:
+    """An index in ``folder/idx`` (hashing embedder, no model) holding, for each collection name of
+    ``documents``, its one ``(file name, text)`` document in that collection."""
+    from qa.cli import main
+
+    root = folder / "idx"
+    for name, (file, text) in documents.items():
+        docs = folder / name
+        docs.mkdir()
+        (docs / file).write_text(text, encoding="utf-8")
+        command = ["index", "update", str(docs), "--index", str(root), "--embedder", "hashing:64"]
+        assert main([*command, "--collection", name]) == 0
+    return root

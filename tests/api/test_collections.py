@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import anyio
 import httpx
@@ -18,9 +17,8 @@ import pytest
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from test_mcp import CHOPIN, OXYGEN
-from ui_server import BLOCKED, Server, start_server
+from ui_server import BLOCKED, Server, collections_index, start_server
 
-from qa.cli import main
 from qa.core.credentials import CredentialStore
 
 PASSWORD = "a long pass phrase"
@@ -35,21 +33,10 @@ class Served:
     tokens: dict[str, str]
 
 
-def _build(folder: Path) -> Path:
-    root = folder / "idx"
-    for name, (file, text) in {"red": ("oxygen.txt", OXYGEN), "blue": ("chopin.txt", CHOPIN)}.items():
-        docs = folder / name
-        docs.mkdir()
-        (docs / file).write_text(text, encoding="utf-8")
-        command = ["index", "update", str(docs), "--index", str(root), "--embedder", "hashing:64"]
-        assert main([*command, "--collection", name]) == 0
-    return root
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     folder = tmp_path_factory.mktemp("collections")
-    index = _build(folder)
+    index = collections_index(folder, {"red": ("oxygen.txt", OXYGEN), "blue": ("chopin.txt", CHOPIN)})
     auth_file = folder / "creds" / "auth.json"
     store = CredentialStore(auth_file)
     tokens = {name: store.create_token(name, [name]) for name in ("red", "blue")}

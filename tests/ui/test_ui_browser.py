@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+from chromium import local_context
 from ui_server import BLOCKED, OUTPUT, Server, record_timing, start_server
 
 from index.build import build_index
@@ -30,15 +31,6 @@ from ui.render import LOW_CONFIDENCE_NOTE
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ANSWER_TIMEOUT_MS = 120_000
 
 XSS_DOCUMENT = """# Vault notes <img src=x onerror="window.__xss='title'">
@@ -102,28 +94,10 @@ def server(corpus_index: Path, tmp_path_factory: pytest.TempPathFactory):
     assert BLOCKED not in running.stderr()
 
 
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
 @pytest.fixture
 def page(browser, server: Server):
     """A fresh browser session on the app; anything it asks of another host is refused and recorded."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    outside: list[str] = []
-    local = server.url.rstrip("/")
-
-    def refuse(route) -> None:
-        outside.append(route.request.url)
-        route.abort()
-
-    context.route(lambda url: not url.startswith((local, "data:", "blob:")), refuse)
+    context, outside = local_context(browser, server.url)
     page = context.new_page()
     dialogs: list[str] = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))

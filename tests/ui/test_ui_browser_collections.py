@@ -10,13 +10,12 @@ answers (and sees none of its text anywhere on the page). A screenshot goes to `
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from test_ui_browser import CHROMIUM, CHROMIUM_ARGS, ask
-from ui_server import BLOCKED, OUTPUT, Server, start_server
+from chromium import local_context
+from test_ui_browser import ask
+from ui_server import BLOCKED, OUTPUT, Server, collections_index, start_server
 
-from qa.cli import main
 from qa.core.credentials import CredentialStore
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -45,21 +44,10 @@ ANSWERS = {"red": "Velmorth Drakespindle", "blue": "Tamsin Orrowbeck"}
 OTHER = {"red": "blue", "blue": "red"}
 
 
-def _build(folder: Path) -> Path:
-    root = folder / "idx"
-    for name, (file, text) in DOCUMENTS.items():
-        docs = folder / name
-        docs.mkdir()
-        (docs / file).write_text(text, encoding="utf-8")
-        command = ["index", "update", str(docs), "--index", str(root), "--embedder", "hashing:64"]
-        assert main([*command, "--collection", name]) == 0
-    return root
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     folder = tmp_path_factory.mktemp("browser-collections")
-    index = _build(folder)
+    index = collections_index(folder, DOCUMENTS)
     auth_file = folder / "creds" / "auth.json"
     store = CredentialStore(auth_file)
     for name in ("red", "blue"):
@@ -73,27 +61,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     assert BLOCKED not in running.stderr()
 
 
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
 def _log_in(browser, server: Server, who: str):
     """A fresh browser context logged in as ``who`` through gradio's login page, and its page."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    local = server.url.rstrip("/")
-    outside: list[str] = []
-
-    def refuse(route) -> None:
-        outside.append(route.request.url)
-        route.abort()
-
-    context.route(lambda url: not url.startswith((local, "data:", "blob:")), refuse)
+    context, outside = local_context(browser, server.url)
     page = context.new_page()
     page.outside = outside
     page.goto(server.url)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import pytest
 from llm_fakes import StubBehaviour, StubOpenAIServer, passage_with
-from test_ui_browser import CHROMIUM, CHROMIUM_ARGS
 from ui_server import BLOCKED, OUTPUT, start_server
 
 from index.build import build_index
@@ -43,32 +42,25 @@ def served(tmp_path_factory: pytest.TempPathFactory):
     assert BLOCKED not in server.stderr()
 
 
-def test_llm_answer_streams_then_marks_the_unsupported_sentence(served) -> None:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(served.url)
-        page.wait_for_selector("#qa-question textarea")
-        page.fill("#qa-question textarea", "Who designed the Golden Gate Bridge?")
-        page.click("#qa-ask")
-        generating = page.wait_for_selector("#qa-chat .qa-generating-text", timeout=60_000)
-        # Shown while it is written: a beginning of the model's words, before any checking.
-        assert "The Golden Gate Bridge was designed by Joseph Strauss".startswith(generating.inner_text().strip())
-        page.wait_for_selector("#qa-chat .qa-query", timeout=60_000)
-        bubble = page.locator("#qa-chat .qa-answer.qa-llm").last
-        assert (
-            bubble.locator(".qa-sentence").first.inner_text()
-            == "The Golden Gate Bridge was designed by Joseph Strauss."
-        )
-        unsupported = bubble.locator(".qa-unsupported")
-        assert unsupported.count() == 1 and unsupported.inner_text() == HOSTILE
-        style = unsupported.evaluate("e => getComputedStyle(e).textDecorationStyle")
-        assert style == "wavy"
-        assert bubble.locator(".qa-unsupported-mark").inner_text() == "unsupported"
-        assert page.evaluate("window.__xss") is None
-        assert page.locator("#qa-chat .qa-generating").count() == 0
-        OUTPUT.mkdir(exist_ok=True)
-        page.screenshot(path=str(OUTPUT / "browser-llm-answer.png"), full_page=True)
-        browser.close()
+def test_llm_answer_streams_then_marks_the_unsupported_sentence(served, browser) -> None:
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(served.url)
+    page.wait_for_selector("#qa-question textarea")
+    page.fill("#qa-question textarea", "Who designed the Golden Gate Bridge?")
+    page.click("#qa-ask")
+    generating = page.wait_for_selector("#qa-chat .qa-generating-text", timeout=60_000)
+    # Shown while it is written: a beginning of the model's words, before any checking.
+    assert "The Golden Gate Bridge was designed by Joseph Strauss".startswith(generating.inner_text().strip())
+    page.wait_for_selector("#qa-chat .qa-query", timeout=60_000)
+    bubble = page.locator("#qa-chat .qa-answer.qa-llm").last
+    assert bubble.locator(".qa-sentence").first.inner_text() == "The Golden Gate Bridge was designed by Joseph Strauss."
+    unsupported = bubble.locator(".qa-unsupported")
+    assert unsupported.count() == 1 and unsupported.inner_text() == HOSTILE
+    style = unsupported.evaluate("e => getComputedStyle(e).textDecorationStyle")
+    assert style == "wavy"
+    assert bubble.locator(".qa-unsupported-mark").inner_text() == "unsupported"
+    assert page.evaluate("window.__xss") is None
+    assert page.locator("#qa-chat .qa-generating").count() == 0
+    OUTPUT.mkdir(exist_ok=True)
+    page.screenshot(path=str(OUTPUT / "browser-llm-answer.png"), full_page=True)
+    page.close()

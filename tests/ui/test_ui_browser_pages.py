@@ -19,7 +19,7 @@ from urllib.parse import urlparse
 
 import pytest
 from pdf_pages import blank_like, dark_share, write_pdf
-from test_ui_browser import CHROMIUM, CHROMIUM_ARGS, ask
+from test_ui_browser import ask
 from ui_server import BLOCKED, OUTPUT, Server, start_server
 
 from index.build import build_index
@@ -65,16 +65,6 @@ def served(tmp_path_factory: pytest.TempPathFactory):
     yield running, documents, lines, base / "cache"
     running.stop()
     assert BLOCKED not in running.stderr()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
