@@ -15,6 +15,7 @@ import subprocess
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from eval.goldset import GoldSet
 from eval.metrics import dedupe
@@ -28,6 +29,9 @@ from qa.core.errors import GoldFormatError
 from qa.core.paths import PROJECT_ROOT
 from qa.core.types import DocumentTable
 from qa.engine import Engine
+
+if TYPE_CHECKING:
+    from index.postgres.reader import PgStore
 
 # Chunks searched to rank DEPTH documents: a document is often several chunks.
 CHUNK_DEPTH = 5 * DEPTH
@@ -58,8 +62,10 @@ def ask_all(
     """Every question of ``gold`` asked and scored, in evaluation order; with ``llm``, by ``engine.llm_answerer``."""
     answerer = engine.llm_answerer() if llm else engine.answerer()
     retriever = engine.retriever()
-    # Read afresh from disk: citations are re-checked against what was stored, not the answerer's copy.
-    documents = DocumentTable(read_documents(retriever.index.path))
+    # Read afresh from disk (or the store): citations are re-checked against what was stored, not
+    # the answerer's copy.
+    stored = read_documents(retriever.index.path) if engine.store is None else engine.store.documents()
+    documents = DocumentTable(stored)
     groups = evaluation_order(gold.questions)
     if groups:
         answerer.answer(groups[0][0].question)  # first-call costs (model load, caches) are not latency
@@ -79,7 +85,7 @@ def ask_all(
 
 
 def build_gold_index(
-    gold: GoldSet, root: Path, embedder: Embedder, on_document: Callable[[object, int], None] | None = None
+    gold: GoldSet, root: Path | PgStore, embedder: Embedder, on_document: Callable[[object, int], None] | None = None
 ) -> BuildReport:
     """Index the corpus a gold set ships with (all of it, or the selected SQuAD articles) at ``root``."""
     if gold.corpus is None:  # checked before build_index creates anything under root

@@ -85,22 +85,22 @@ def _iter_path(
     given: str, hold: frozenset[str] = frozenset(), exclude: frozenset[str] = frozenset()
 ) -> Iterator[Document | Skipped | Held]:
     if os.path.isdir(given):
-        for found in _walk(given, exclude):
+        for found in walk_folder(given, exclude):
             if isinstance(found, Skipped):
                 yield found
             elif hold and os.path.realpath(found[1]) in hold:
                 yield Held(found[1], found[0])
             else:
-                yield from _load_file(found[1], doc_id=found[0])
+                yield from load_file(found[1], doc_id=found[0])
     elif hold and os.path.realpath(given) in hold:
         yield Held(given, os.path.basename(given))
     elif os.path.lexists(given):
-        yield from _load_file(given, doc_id=os.path.basename(given))
+        yield from load_file(given, doc_id=os.path.basename(given))
     else:
         yield Skipped(given, "no such file or directory")
 
 
-def _walk(root: str, exclude: frozenset[str] = frozenset()) -> Iterator[tuple[str, str] | Skipped]:
+def walk_folder(root: str, exclude: frozenset[str] = frozenset()) -> Iterator[tuple[str, str] | Skipped]:
     """``(relative POSIX id, joined path)`` of every non-hidden file under ``root``, sorted by id,
     and a Skipped for each folder that cannot be listed.
 
@@ -145,7 +145,7 @@ def _is_dir(entry: os.DirEntry[str]) -> bool:
         return False
 
 
-def _load_file(source: str, *, doc_id: str) -> Iterator[Document | Skipped]:
+def load_file(source: str, *, doc_id: str) -> Iterator[Document | Skipped]:
     try:
         info = os.stat(source)
     except FileNotFoundError:

@@ -26,6 +26,15 @@ def stem(word: str) -> str:
     return _STEMMER.stemWord(word)
 
 
+def terms(texts: list[str]) -> list[list[str]]:
+    """Each text's BM25 terms as this index counts them (stopwords dropped, stemmed, in order):
+    what a store that scores BM25 itself (index/postgres) keeps per chunk and asks with."""
+    return bm25s.tokenize(texts, stopwords="en", stemmer=_STEMMER, show_progress=False, return_ids=False)
+
+
+BM25_K1, BM25_B = 1.5, 0.75  # bm25s's defaults for its "lucene" scoring, which SparseIndex uses
+
+
 def _tokenize(texts: list[str]):
     return bm25s.tokenize(texts, stopwords="en", stemmer=_STEMMER, show_progress=False)
 

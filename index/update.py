@@ -32,8 +32,10 @@ import dataclasses
 import os
 import time
 from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -49,10 +51,14 @@ from index.tables import document_state
 from index.writer import GenerationWriter, Span
 from qa.core.types import DEFAULT_COLLECTION, Document, check_collection
 
+if TYPE_CHECKING:
+    from index.postgres.reader import PgStore
+    from index.postgres.writer import PgWriter
+
 
 @dataclass(frozen=True, slots=True)
 class UpdateReport:
-    path: Path
+    path: Path | str  # an index directory's generation, or a store's URL with any password hidden
     added: int
     changed: int
     removed: int
@@ -110,15 +116,58 @@ class _Previous:
         row = self.stored.hashes.row(doc_id)
         return None if row is None else self.stored.collection_of(row)
 
-    def others(self, seen: set[str]) -> Iterator[Document]:
+    def others(self, seen: set[str]) -> Iterator[Kept]:
         """The stored documents whose ids are not in ``seen``, in row order."""
         for row in self.stored.hashes.rows_except(seen):
-            yield self.stored.documents[int(row)]
+            doc = self.stored.documents[int(row)]
+            yield Kept(doc.doc_id, doc.source, doc.collection, doc)
+
+    def keep(self, writer: GenerationWriter, doc: Document) -> None:
+        """Copy ``doc`` into the new generation as it is, chunk ids and vectors included."""
+        writer.add(doc, *self.chunks(doc.doc_id))
+
+
+@dataclass(frozen=True)
+class Kept:
+    """A stored document not read this time (``doc`` loaded only where the writer copies it)."""
+
+    doc_id: str
+    source: str
+    collection: str
+    doc: Document | None = None
+
+
+class _StorePrevious:
+    """The documents a PostgreSQL store holds, as its writer read them (index/postgres/writer.py):
+    a kept document stays in the store untouched, so nothing of it is read."""
+
+    def __init__(self, writer: PgWriter) -> None:
+        self.writer = writer
+        self.present = writer.present
+
+    def known(self, doc_id: str) -> bool:
+        return doc_id in self.present
+
+    def unchanged(self, doc: Document) -> bool:
+        stored = self.present.get(doc.doc_id)
+        return stored is not None and stored.state == document_state(doc)
+
+    def collection(self, doc_id: str) -> str | None:
+        stored = self.present.get(doc_id)
+        return None if stored is None else stored.collection
+
+    def others(self, seen: set[str]) -> Iterator[Kept]:
+        for doc_id, stored in self.present.items():
+            if doc_id not in seen:
+                yield Kept(doc_id, stored.source, stored.collection)
+
+    def keep(self, writer: PgWriter, doc: Document | Kept) -> None:
+        writer.keep(doc.doc_id)
 
 
 def update_index(
     paths: list[Path],
-    root: Path,
+    root: Path | PgStore,
     embedder: Embedder,
     chunker: ChunkerSettings | None = None,
     *,
@@ -139,56 +188,46 @@ def update_index(
     if isinstance(collection, str):
         check_collection(collection)
     began = time.perf_counter()
-    index_dir = IndexDir(root)
     counts = {"added": 0, "changed": 0, "removed": 0, "unchanged": 0, "kept": 0}
     skipped: list[Skipped] = []
     held_files = frozenset(os.path.realpath(path) for path in hold)
     held_ids: set[str] = set()
-    with writer_lock(index_dir.root, "update"):
-        index_dir.tidy()
-        previous = _Previous(index_dir.load(embedder, chunker)) if index_dir.exists() else None
-        if previous is not None:
-            manifest = previous.stored.manifest
-            settings = ChunkerSettings(**manifest.chunker)
-            mode, next_id, cache = manifest.index_text, manifest.next_chunk_id, EmbeddingCache.of(previous.stored)
-            dense = dense or DenseSettings.from_json(manifest.dense)
-        else:
-            settings, mode, next_id, cache = chunker or ChunkerSettings(), DEFAULT_INDEX_TEXT, 0, None
+    with _update_target(root, embedder, chunker, dense) as (previous, writer, current):
         seen: set[str] = set()
-        with GenerationWriter(index_dir, embedder, settings, mode, next_id, cache, dense or DenseSettings()) as writer:
-            # The index's own folder, when it lies under a folder given, is never read as documents.
-            for item in iter_sources(paths, held_files, frozenset({os.path.realpath(index_dir.root)})):
-                if isinstance(item, Held):
-                    held_ids.add(item.doc_id)
-                    continue
-                if isinstance(item, Skipped):
-                    skipped.append(item)
+        # The index's own folder, when it lies under a folder given, is never read as documents.
+        own = frozenset({os.path.realpath(root)}) if isinstance(root, Path) else frozenset()
+        for item in iter_sources(paths, held_files, own):
+            if isinstance(item, Held):
+                held_ids.add(item.doc_id)
+                continue
+            if isinstance(item, Skipped):
+                skipped.append(item)
+            else:
+                seen.add(item.doc_id)
+                chosen = _collection_of(item.doc_id, collection, previous)
+                if item.collection != chosen:
+                    item = dataclasses.replace(item, collection=chosen)
+                known = previous is not None and previous.known(item.doc_id)
+                if known and previous.unchanged(item):
+                    previous.keep(writer, item)
+                    counts["unchanged"] += 1
                 else:
-                    seen.add(item.doc_id)
-                    chosen = _collection_of(item.doc_id, collection, previous)
-                    if item.collection != chosen:
-                        item = dataclasses.replace(item, collection=chosen)
-                    known = previous is not None and previous.known(item.doc_id)
-                    if known and previous.unchanged(item):
-                        writer.add(item, *previous.chunks(item.doc_id))
-                        counts["unchanged"] += 1
-                    else:
-                        writer.add(item, chunk_spans(item, settings))
-                        counts["changed" if known else "added"] += 1
-                if on_document is not None:
-                    on_document(item, writer.chunks)
-            for doc in previous.others(seen) if previous is not None else ():
-                held = doc.doc_id in held_ids or (held_files and os.path.realpath(doc.source) in held_files)
-                pruned = prune and not held and (not isinstance(collection, str) or doc.collection == collection)
-                if pruned or doc.doc_id in remove:
-                    counts["removed"] += 1
-                else:
-                    writer.add(doc, *previous.chunks(doc.doc_id))
-                    counts["kept"] += 1
-            # Nothing to change: keep the current generation rather than publish an identical copy.
-            noop = previous is not None and not (counts["added"] or counts["changed"] or counts["removed"])
-            path = previous.stored.path if noop else writer.publish(skipped)
-            embedded, reused = writer.embedded, writer.reused
+                    writer.add(item, chunk_spans(item, writer.chunker))
+                    counts["changed" if known else "added"] += 1
+            if on_document is not None:
+                on_document(item, writer.chunks)
+        for kept in previous.others(seen) if previous is not None else ():
+            held = kept.doc_id in held_ids or (held_files and os.path.realpath(kept.source) in held_files)
+            pruned = prune and not held and (not isinstance(collection, str) or kept.collection == collection)
+            if pruned or kept.doc_id in remove:
+                counts["removed"] += 1
+            else:
+                previous.keep(writer, kept.doc if kept.doc is not None else kept)
+                counts["kept"] += 1
+        # Nothing to change: keep the current generation rather than publish an identical copy.
+        noop = previous is not None and not (counts["added"] or counts["changed"] or counts["removed"])
+        path = current if noop else writer.publish(skipped)
+        embedded, reused = writer.embedded, writer.reused
     return UpdateReport(
         path=path,
         **counts,
@@ -201,8 +240,42 @@ def update_index(
     )
 
 
+@contextmanager
+def _update_target(
+    root: Path | PgStore, embedder: Embedder, chunker: ChunkerSettings | None, dense: DenseSettings | None
+) -> Iterator[tuple[_Previous | _StorePrevious | None, GenerationWriter | PgWriter, Path | str]]:
+    """What an update reads and writes: the current state (None without one), the writer of the
+    next one, and where the current one is (the update's report names it when nothing changed)."""
+    if not isinstance(root, Path):
+        from index.postgres.writer import PgWriter
+
+        settings, mode = chunker or ChunkerSettings(), DEFAULT_INDEX_TEXT
+        if root.exists():
+            manifest = root.manifest()
+            manifest.check(embedder, chunker)
+            settings, mode = ChunkerSettings(**manifest.chunker), manifest.index_text
+            dense = dense or DenseSettings.from_json(manifest.dense)
+        with PgWriter(root.url, embedder, settings, mode, dense or DenseSettings()) as store_writer:
+            found = _StorePrevious(store_writer) if store_writer.present or root.exists() else None
+            yield found, store_writer, str(root)
+        return
+    index_dir = IndexDir(root)
+    with writer_lock(index_dir.root, "update"):
+        index_dir.tidy()
+        previous = _Previous(index_dir.load(embedder, chunker)) if index_dir.exists() else None
+        if previous is not None:
+            manifest = previous.stored.manifest
+            settings = ChunkerSettings(**manifest.chunker)
+            mode, next_id, cache = manifest.index_text, manifest.next_chunk_id, EmbeddingCache.of(previous.stored)
+            dense = dense or DenseSettings.from_json(manifest.dense)
+        else:
+            settings, mode, next_id, cache = chunker or ChunkerSettings(), DEFAULT_INDEX_TEXT, 0, None
+        with GenerationWriter(index_dir, embedder, settings, mode, next_id, cache, dense or DenseSettings()) as writer:
+            yield previous, writer, previous.stored.path if previous is not None else index_dir.root
+
+
 def _collection_of(
-    doc_id: str, collection: str | Callable[[str], str | None] | None, previous: _Previous | None
+    doc_id: str, collection: str | Callable[[str], str | None] | None, previous: _Previous | _StorePrevious | None
 ) -> str:
     """The collection a document read by an update goes to (see the module docstring)."""
     if isinstance(collection, str):

@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import watchfiles
 
@@ -40,6 +41,9 @@ SETTLE_S = 2.0  # time a file's size and mtime must stay the same before it is r
 LOCK_RETRY_S = 2.0  # wait between tries while another writer holds the index
 
 _Stat = tuple[int, int] | None  # (size, mtime_ns), None when the path is gone
+
+if TYPE_CHECKING:
+    from index.postgres.reader import PgStore
 
 
 @dataclass
@@ -64,14 +68,14 @@ def _within(path: str, folder: str) -> bool:
 class _Relevance:
     """Whether an event's path can change what the loaders read from the watched paths."""
 
-    def __init__(self, paths: Sequence[Path], root: Path) -> None:
+    def __init__(self, paths: Sequence[Path], root: Path | PgStore) -> None:
         self.folders = [os.path.realpath(p) for p in paths if os.path.isdir(p)]
         self.files = {os.path.realpath(p) for p in paths if not os.path.isdir(p)}
-        self.index = os.path.realpath(root)
+        self.index = os.path.realpath(root) if isinstance(root, Path) else None  # a store has no folder
 
     def __call__(self, path: str) -> bool:
         path = os.path.realpath(path) if os.path.lexists(path) else os.path.abspath(path)
-        if _within(path, self.index):
+        if self.index is not None and _within(path, self.index):
             return False  # our own writes
         if path in self.files:
             return True
@@ -102,7 +106,7 @@ def watch_targets(paths: Sequence[Path]) -> list[str]:
 
 def watch(
     paths: Sequence[Path],
-    root: Path,
+    root: Path | PgStore,
     embedder: Embedder,
     *,
     prune: bool = True,

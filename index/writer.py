@@ -15,13 +15,12 @@ import json
 import shutil
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
-from itertools import pairwise
 from pathlib import Path
 from types import TracebackType
 
 import numpy as np
 
+from index.batching import EmbedBatches, Span, chunk_inputs
 from index.cache import ChunkVectors, EmbeddingCache
 from index.chunking import ChunkerSettings
 from index.dense import DenseIndex, DenseSettings
@@ -49,27 +48,11 @@ from index.layout import (
     document_to_json,
 )
 from index.loaders import Skipped
-from index.sentences import sentence_spans
 from index.sparse import SparseIndex
-from index.store import IndexDir, crash_point, index_text
+from index.store import IndexDir
 from index.tables import DocumentHashes, document_key, document_state, map_array
 from qa.core.errors import IndexMismatch
 from qa.core.types import Document
-
-EMBED_BATCH = 4096  # larger groups let the encoder sort by length with less padding
-Span = tuple[int, int, int]  # start, end (character offsets into the document), tokens
-
-
-@dataclass(frozen=True)
-class _Pending:
-    """A chunk waiting for its vectors; ``spans`` are its sentences in its index text, and
-    ``offset`` turns those into document offsets."""
-
-    chunk_id: int
-    text: str
-    offset: int
-    spans: list[tuple[int, int]]
-    cached: ChunkVectors | None
 
 
 class GenerationWriter:
@@ -107,7 +90,7 @@ class GenerationWriter:
         self._rows: list[tuple[int, int, int, int, int]] = []
         self._chunk_sentences = [0]  # first sentence row of each chunk, then the number of sentences
         self._texts: list[str] = []  # every chunk's index text: BM25 is built from all of them at the end
-        self._batch: list[_Pending] = []
+        self._batches = EmbedBatches(embedder, self.cache)
         self._sentences = open(self.path / SENTENCES_FILE, "wb")  # noqa: SIM115 (closed in publish/__exit__)
         self._sentence_vectors = open(self.path / SENTENCE_VECTORS_FILE, "wb")  # noqa: SIM115 (as above)
         self._token_counts = open(self.path / SENTENCE_TOKEN_COUNTS_FILE, "wb")  # noqa: SIM115 (as above)
@@ -115,8 +98,6 @@ class GenerationWriter:
         self.sentence_count = 0
         self.token_count = 0
         self._next_id = next_chunk_id
-        self.embedded = 0
-        self.reused = 0
         self.timings = {"embed": 0.0, "bm25": 0.0, "dense": 0.0, "write": 0.0}
 
     def __enter__(self) -> GenerationWriter:
@@ -149,79 +130,66 @@ class GenerationWriter:
     def chunks(self) -> int:
         return len(self._rows)
 
-    def add(self, doc: Document, spans: Sequence[Span], ids: Sequence[int] | None = None) -> None:
-        """Append ``doc`` with its chunks; ``ids`` keeps existing chunk ids, else fresh ones are handed out."""
+    def add(
+        self,
+        doc: Document,
+        spans: Sequence[Span],
+        ids: Sequence[int] | None = None,
+        vectors: Sequence[ChunkVectors] | None = None,
+    ) -> None:
+        """Append ``doc`` with its chunks; ``ids`` keeps existing chunk ids, else fresh ones are
+        handed out; ``vectors``, one per chunk, were made elsewhere (a Ray worker)."""
         if ids is not None and len(ids) != len(spans):
             raise IndexMismatch(f"{len(ids)} chunk ids for {len(spans)} chunks of {doc.doc_id!r}")
+        if vectors is not None and len(vectors) != len(spans):
+            raise IndexMismatch(f"{len(vectors)} chunk vectors for {len(spans)} chunks of {doc.doc_id!r}")
         doc_row = len(self._offsets) - 1
         self._hashes[document_key(doc.doc_id)] = (document_state(doc), doc_row)
         line = (json.dumps(document_to_json(doc), ensure_ascii=False) + "\n").encode("utf-8", "surrogatepass")
         self._documents.write(line)
         self._offsets.append(self._offsets[-1] + len(line))
         self._codes.append(self._collections.setdefault(doc.collection, len(self._collections)))
-        for i, (start, end, tokens) in enumerate(spans):
+        inputs = chunk_inputs(doc, spans, self.index_text_mode)
+        for i, ((start, end, tokens), chunk) in enumerate(zip(spans, inputs, strict=True)):
             if ids is None:
                 chunk_id, self._next_id = self._next_id, self._next_id + 1
             else:
                 chunk_id = int(ids[i])
-            chunk_text = doc.text[start:end]
-            text = index_text(doc, chunk_text, self.index_text_mode)
             self._rows.append((chunk_id, doc_row, start, end, tokens))
-            self._texts.append(text)
-            # The same split the answerer makes of a retrieved chunk, so its sentences find their rows.
-            shift = len(text) - len(chunk_text)  # the title line before the chunk in its index text
-            spans = [(shift + a, shift + b) for a, b in sentence_spans(chunk_text)]
-            cached = self.cache.get(self.embedder.fingerprint, text)
-            self._batch.append(_Pending(chunk_id, text, start - shift, spans, cached))
-            if len(self._batch) >= EMBED_BATCH:  # inside the loop: a huge document is flushed as it goes
+            self._texts.append(chunk.text)
+            made = None if vectors is None else vectors[i]
+            if self._batches.add(chunk_id, doc_row, chunk, made):  # a huge document is flushed as it goes
                 self._flush()
 
     def _flush(self) -> None:
-        if not self._batch:
+        made = self._batches.take()
+        if not made:
             return
-        missing = [pending for pending in self._batch if pending.cached is None]
-        fresh = iter(self._embed(missing))
-        made = [pending.cached if pending.cached is not None else next(fresh) for pending in self._batch]
-        chunk_vectors = np.array([m.vector for m in made], dtype="<f4")
+        chunk_vectors = np.array([vectors.vector for _, vectors in made], dtype="<f4")
         if chunk_vectors.shape != (len(made), self.embedder.dim):
             raise IndexMismatch(f"vectors of shape {chunk_vectors.shape} from a {self.embedder.dim}-d embedder")
         self._vectors.write(chunk_vectors.tobytes())
-        for pending, vectors in zip(self._batch, made, strict=True):
-            table = np.zeros(len(pending.spans), dtype=SENTENCE_DTYPE)
+        for pending, vectors in made:
+            spans = pending.chunk.spans
+            table = np.zeros(len(spans), dtype=SENTENCE_DTYPE)
             table["chunk"] = pending.chunk_id
-            table["start"] = [pending.offset + a for a, _ in pending.spans]
-            table["end"] = [pending.offset + b for _, b in pending.spans]
+            table["start"] = [pending.chunk.offset + a for a, _ in spans]
+            table["end"] = [pending.chunk.offset + b for _, b in spans]
             self._sentences.write(table.tobytes())
             self._sentence_vectors.write(np.asarray(vectors.sentences, dtype=np.float16).tobytes())
             self._token_counts.write(np.asarray(vectors.token_counts, dtype="<i4").tobytes())
             self._token_bits.write(np.ascontiguousarray(vectors.token_bits, dtype=np.uint8).tobytes())
-            self.sentence_count += len(pending.spans)
+            self.sentence_count += len(spans)
             self._chunk_sentences.append(self.sentence_count)
             self.token_count += int(np.sum(vectors.token_counts))
-        self.embedded += len(missing)
-        self.reused += len(self._batch) - len(missing)
-        self._batch.clear()
 
-    def _embed(self, chunks: list[_Pending]) -> list[ChunkVectors]:
-        """What the model makes of ``chunks``, one ``ChunkVectors`` each, in order."""
-        if not chunks:
-            return []
-        t = time.perf_counter()
-        made = self.embedder.embed_spans([c.text for c in chunks], [c.spans for c in chunks])
-        bounds = np.cumsum([0] + [len(c.spans) for c in chunks])
-        token_bounds = np.r_[0, np.cumsum(made.token_counts, dtype=np.int64)]
-        out = [
-            ChunkVectors(
-                made.texts[j],
-                made.spans[first:last],
-                made.token_bits[token_bounds[first] : token_bounds[last]],
-                made.token_counts[first:last],
-            )
-            for j, (first, last) in enumerate(pairwise(bounds))
-        ]
-        self.timings["embed"] += time.perf_counter() - t
-        crash_point("embedded")
-        return out
+    @property
+    def embedded(self) -> int:
+        return self._batches.embedded
+
+    @property
+    def reused(self) -> int:
+        return self._batches.reused
 
     def publish(self, skipped: Sequence[Skipped]) -> Path:
         """Write the indexes and the manifest, then make this generation current."""
@@ -267,4 +235,5 @@ class GenerationWriter:
         (self.path / MANIFEST_FILE).write_text(text, encoding="utf-8")
         self.path = self.index_dir.publish(self.path)
         self.timings["write"] = time.perf_counter() - t
+        self.timings["embed"] = self._batches.seconds
         return self.path

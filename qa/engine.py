@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from index.embedding import Embedder, recorded_embedder
+from index.postgres import generation_name
 from index.store import IndexDir, StoredIndex
 from qa.answer.extractive import AnswerSettings, ExtractiveAnswerer
 from qa.answer.short.finder import ShortAnswerFinder
@@ -23,17 +25,23 @@ from qa.llm.backend import LLMBackend
 from qa.llm.grounding import GroundingSettings
 from qa.search.retrieval import Retriever
 
+if TYPE_CHECKING:
+    from index.postgres.reader import PgStore
+
 
 class Engine:
     def __init__(
         self,
-        root: Path,
+        root: Path | PgStore,
         embedder: Embedder | None = None,
         settings: AnswerSettings = AnswerSettings(),
         llm: LLMBackend | None = None,
         grounding: GroundingSettings = GroundingSettings(),
     ) -> None:
-        self.index_dir = IndexDir(root)
+        self.location = root  # an index directory, or a PostgreSQL store (index/postgres)
+        self.store = None if isinstance(root, Path) else root
+        self.index_dir = IndexDir(root) if isinstance(root, Path) else None
+        self._catalog: StoredIndex | None = None
         self._embedder = embedder
         self.settings = settings
         self.llm = llm  # the language model of LLM answers (None: extractive answers only)
@@ -52,15 +60,33 @@ class Engine:
         if self._embedder is None:
             # The backend that made the index's vectors embeds its queries (indexes from before
             # backends were all made by torch).
-            self._embedder = recorded_embedder(self.index_dir.manifest().embedder)
+            manifest = self.store.manifest() if self.store is not None else self._index_dir.manifest()
+            self._embedder = recorded_embedder(manifest.embedder)
         return self._embedder
 
+    @property
+    def where(self) -> str:
+        """The index's location as shown to people (a store's password hidden)."""
+        return str(self.store) if self.store is not None else str(self._index_dir.root)
+
+    @property
+    def _index_dir(self) -> IndexDir:
+        assert self.index_dir is not None  # only on the file path
+        return self.index_dir
+
     def retriever(self) -> Retriever:
-        """The retriever over the current generation, loading it if it changed since the last call."""
-        generation = self.index_dir.current().name
+        """The retriever over the current generation, loading it if it changed since the last call.
+
+        Over a store, a new retriever each call: it reads one snapshot per search (a question's own).
+        """
+        if self.store is not None:
+            from qa.search.pg_retrieval import PgRetriever
+
+            return PgRetriever(self.store, self.embedder)
+        generation = self._index_dir.current().name
         with self._lock:
             if self._retriever is None or generation != self._generation:
-                stored = self.index_dir.load(self.embedder)
+                stored = self._index_dir.load(self.embedder)
                 self._retriever = Retriever(stored, self.embedder)
                 # load() may have moved on to a newer generation than the one read above
                 self._generation = stored.path.name
@@ -68,7 +94,14 @@ class Engine:
 
     @property
     def index(self) -> StoredIndex:
-        return self.retriever().index
+        """The current generation; over a store, its catalog (documents and chunk rows, no
+        vectors), read again when another process publishes a new generation."""
+        if self.store is None:
+            return self.retriever().index
+        with self.store.snapshot() as snap, self._lock:
+            if self._catalog is None or self._catalog.path.name != generation_name(snap.generation):
+                self._catalog = snap.catalog(self.store)
+            return self._catalog
 
     def answerer(
         self, settings: AnswerSettings | None = None, collections: frozenset[str] | None = None

@@ -7,6 +7,8 @@ functions, because a lazy import is still a dependency.
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -47,6 +49,9 @@ HEAVY = {
     "pptx": "index/formats/pptx.py",
     "openpyxl": "index/formats/xlsx.py",
     "watchfiles": "index/watch.py",
+    "psycopg": "index/postgres/connection.py",
+    "pgvector": "index/postgres/connection.py",
+    "ray": "index/ray_ingest.py",
 }
 
 
@@ -173,3 +178,32 @@ def test_each_heavy_dependency_is_imported_in_one_module() -> None:
             if top in where:
                 where[top].add(str(path.relative_to(ROOT)))
     assert {name: sorted(files) for name, files in where.items() if files - {HEAVY[name]}} == {}
+
+
+def test_the_single_machine_path_imports_neither_ray_nor_the_database_driver(tmp_path: Path) -> None:
+    """Build, update, search and answer over a folder index: Ray and psycopg stay unloaded
+    (they are optional extras, and loading them costs seconds)."""
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.md").write_text("# Tides\n\nThe moon pulls the sea, which makes the tides.\n")
+    script = f"""
+import sys
+from pathlib import Path
+from index.build import build_index
+from index.embedding import HashingEmbedder
+from index.loaders import iter_sources
+from index.update import update_index
+from index.store import IndexDir
+from qa.answer.extractive import AnswerSettings, ExtractiveAnswerer
+from qa.search.retrieval import Retriever
+docs, root = Path({str(tmp_path / "docs")!r}), Path({str(tmp_path / "index")!r})
+embedder = HashingEmbedder(dim=32)
+build_index(iter_sources([docs]), root, embedder)
+update_index([docs], root, embedder)
+# No short-answer finder: spaCy has nothing to do with this, and its loader thread would outlive the script.
+retriever = Retriever(IndexDir(root).load(), embedder)
+ExtractiveAnswerer(retriever, embedder, AnswerSettings(), None).answer("What makes the tides?")
+loaded = sorted(m for m in ("ray", "psycopg", "pgvector") if m in sys.modules)
+assert not loaded, loaded
+"""
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]

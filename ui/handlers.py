@@ -120,7 +120,7 @@ def status(engine: Engine, collections: frozenset[str] | None = None) -> str:
         chunks,
         str(manifest.embedder.get("name")),
         str(manifest.created_at),  # each build or update writes a new generation, so this is the last update
-        str(engine.index_dir.root),
+        engine.where,
     )
 
 

@@ -162,7 +162,7 @@ class Uploads:
             target.unlink()
             update_index(
                 [self.folder],
-                self.engine.index_dir.root,
+                self.engine.location,
                 self.engine.embedder,
                 remove={doc_id},
                 collection=upload_collection,
@@ -201,7 +201,7 @@ class Uploads:
 
         # No chunker given: the index keeps its own settings.
         update_index(
-            [self.folder], engine.index_dir.root, engine.embedder, on_document=on_document, collection=upload_collection
+            [self.folder], engine.location, engine.embedder, on_document=on_document, collection=upload_collection
         )
         return skipped
 

@@ -118,6 +118,7 @@ class ExtractiveAnswerer:
 
     def answer_from_hits(self, question: str, hits: list[Hit]) -> Answer:
         """Answer ``question`` from given passages, best first (diagnosis with gold passages, UIs)."""
+        self.retriever.cover(hits)
         return self._answer(question, question, hits, self.embedder.embed_query(question))
 
     def _answer(

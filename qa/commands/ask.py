@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from qa.commands.common import add_index_arg, index_path, print_json, read_questions
+from qa.commands.common import add_index_arg, index_location, print_json, read_questions
 from qa.commands.llm_args import add_llm_args, llm_backend
 from qa.core.errors import BadQuery, QAError
 
@@ -34,7 +34,7 @@ def _engine(args: argparse.Namespace):
     from qa.engine import Engine
 
     settings = AnswerSettings() if args.passages is None else replace(AnswerSettings(), passages=args.passages)
-    return Engine(index_path(args), settings=settings, llm=llm_backend(args))
+    return Engine(index_location(args), settings=settings, llm=llm_backend(args))
 
 
 def _answerer(engine):

@@ -4,19 +4,58 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from qa.core.errors import BadQuery
-from qa.core.paths import INDEX_ENV, default_index_dir
+from qa.core.errors import BadQuery, StoreUnavailable
+from qa.core.paths import INDEX_ENV, STORE_ENV, default_index_dir
+
+if TYPE_CHECKING:
+    from index.postgres.reader import PgStore
 
 EXIT_ERROR, EXIT_USAGE, EXIT_STRICT = 1, 2, 3
 
 
-def add_index_arg(parser: argparse.ArgumentParser) -> None:
+def add_index_arg(parser: argparse.ArgumentParser, index_help: str | None = None) -> None:
     parser.add_argument(
-        "--index", type=Path, default=None, help=f"index directory (default: ${INDEX_ENV} or {default_index_dir()})"
+        "--index",
+        type=Path,
+        default=None,
+        help=index_help or f"index directory (default: ${INDEX_ENV} or {default_index_dir()})",
     )
+    parser.add_argument(
+        "--store",
+        default=None,
+        metavar="URL",
+        help=f"a PostgreSQL store instead of an index directory: postgresql://USER@HOST/DB (default: ${STORE_ENV}; "
+        "PG* variables fill in what the URL leaves out; docs/scaling.md)",
+    )
+
+
+def index_location(args: argparse.Namespace, default: Path | None = None) -> Path | PgStore:
+    """The index the command works on: ``--index``, else ``--store`` or ``$QA_STORE``, else
+    ``default`` (the default index directory when None)."""
+    url = getattr(args, "store", None)
+    if url and args.index is not None:
+        raise BadQuery("give --index or --store, not both")
+    url = url or (os.environ.get(STORE_ENV) if args.index is None else None)
+    if url:
+        return open_store(url)
+    return args.index or default or default_index_dir()
+
+
+def open_store(url: str) -> PgStore:
+    if not url.startswith(("postgresql://", "postgres://")):
+        raise BadQuery("--store (or $QA_STORE) must be a postgresql:// URL")
+    try:
+        from index.postgres.reader import PgStore
+    except ImportError as exc:
+        raise StoreUnavailable(
+            f"a PostgreSQL store needs the postgres extra ({exc.name} is missing): pip install -e '.[postgres]'"
+        ) from None
+    return PgStore(url)
 
 
 def index_path(args: argparse.Namespace) -> Path:

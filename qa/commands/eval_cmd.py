@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from qa.commands.common import index_location
 from qa.commands.llm_args import add_llm_args, llm_backend
 from qa.core.errors import GoldFormatError
 
@@ -28,6 +29,7 @@ if TYPE_CHECKING:  # the eval modules are imported when a command runs, to keep 
     from eval.goldset import GoldSet
     from eval.run_folder import Comparison
     from eval.scoring import QuestionResult
+    from index.postgres.reader import PgStore
 
 EXIT_REGRESSION = 4
 ACTIONS = ("score", "compare")
@@ -51,6 +53,11 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--index",
         type=Path,
         help="index to ask (built there from the gold corpus if empty); default: a temporary index of the gold corpus",
+    )
+    p.add_argument(
+        "--store",
+        metavar="URL",
+        help="a PostgreSQL store to ask instead (built there from the gold corpus if empty; docs/scaling.md)",
     )
     p.add_argument("--out", type=Path, help="run folder to write (default runs/<gold>-<UTC time>)")
     p.add_argument("--limit", type=int, help="ask only the first N questions (the corpus stays whole)")
@@ -151,8 +158,9 @@ def _evaluate(gold_path: Path, args: argparse.Namespace) -> int:
     began = time.perf_counter()
     git = git_state()  # now: the tree may change while a long run is going
     llm = llm_backend(args)  # LLMUnavailable before the slow part
-    if args.index is not None:
-        results, header = _evaluate_on(gold, args.index, (args.embedder, args.backend), str(args.index), llm)
+    if args.index is not None or args.store:
+        location = index_location(args)
+        results, header = _evaluate_on(gold, location, (args.embedder, args.backend), str(location), llm)
     else:
         with tempfile.TemporaryDirectory(prefix="qa-eval-") as tmp:
             shown = "(temporary, built from the gold set)"
@@ -182,7 +190,7 @@ def _evaluate(gold_path: Path, args: argparse.Namespace) -> int:
 
 
 def _evaluate_on(
-    gold: GoldSet, root: Path, embedder: tuple[str, str], shown_path: str, llm=None
+    gold: GoldSet, root: Path | PgStore, embedder: tuple[str, str], shown_path: str, llm=None
 ) -> tuple[list[QuestionResult], dict]:
     """Ask ``gold`` against the index at ``root``, building it there from the gold corpus if there is none
     (with ``embedder``: its name and backend).
@@ -199,7 +207,7 @@ def _evaluate_on(
 
     name, backend = embedder
     embedder = None
-    if not IndexDir(root).exists():
+    if not (IndexDir(root).exists() if isinstance(root, Path) else root.exists()):
         embedder = embedder_by_name(name, backend)
         with tqdm(desc="indexing gold corpus", unit="doc", file=sys.stderr, disable=None) as bar:
             build_gold_index(gold, root, embedder, on_document=lambda *_: bar.update(1))

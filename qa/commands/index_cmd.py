@@ -10,9 +10,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from qa.commands import index_watch
-from qa.commands.common import EXIT_STRICT, add_index_arg, index_path, print_json
+from qa.commands.common import EXIT_STRICT, add_index_arg, index_location, print_json
+
+if TYPE_CHECKING:
+    from index.postgres.reader import PgStore
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -29,6 +33,16 @@ def register(commands: argparse._SubParsersAction) -> None:
         default="onnx",
         help="what runs the model: onnx (default: ONNX Runtime, int8 weights) or torch; queries use the index's own",
     )
+    build.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="ADDRESS",
+        help="read, chunk and embed on a Ray cluster (needs the ray extra): a local one without ADDRESS, "
+        "else ADDRESS (auto, HOST:PORT or ray://HOST:PORT)",
+    )
+    build.add_argument("--workers", type=int, default=None, help="with --ray: parallel workers (default: one per CPU)")
     build.add_argument("--strict", action="store_true", help="exit 3 if any file was skipped")
     build.add_argument("--json", action="store_true", help="print the build summary as JSON")
     build.add_argument(
@@ -76,7 +90,20 @@ def _build_command(args: argparse.Namespace) -> int:
         args.overlap_tokens if args.overlap_tokens is not None else defaults.overlap_tokens,
     )
     embedder = embedder_by_name(args.embedder, args.backend)
-    report = build_with_progress(args.paths, index_path(args), embedder, chunker, args.collection)
+    if args.ray is not None:
+        from index.ray_ingest import build_index_ray
+
+        report = build_index_ray(
+            args.paths,
+            index_location(args),
+            embedder,
+            chunker,
+            address=args.ray or None,
+            workers=args.workers,
+            collection=args.collection,
+        )
+    else:
+        report = build_with_progress(args.paths, index_location(args), embedder, chunker, args.collection)
     if args.json:
         print_json(report.to_json())
     else:
@@ -87,7 +114,7 @@ def _build_command(args: argparse.Namespace) -> int:
     return EXIT_STRICT if args.strict and report.skipped else 0
 
 
-def index_embedder(root: Path, name: str | None, backend: str | None):
+def index_embedder(root: Path | PgStore, name: str | None, backend: str | None):
     """The embedder named, else the index's own, else the default (all-MiniLM-L6-v2 on onnx)."""
     from index.embedding import BACKENDS, DEFAULT_BACKEND, MINILM_NAME, embedder_by_name
 
@@ -99,7 +126,7 @@ def index_embedder(root: Path, name: str | None, backend: str | None):
 def _update_command(args: argparse.Namespace) -> int:
     from index.chunking import ChunkerSettings
 
-    root = index_path(args)
+    root = index_location(args)
     _, _, own_chunker = _index_settings(root)
     embedder = index_embedder(root, args.embedder, args.backend)
     chunker = None
@@ -133,7 +160,7 @@ def _update_command(args: argparse.Namespace) -> int:
     return EXIT_STRICT if args.strict and skipped else 0
 
 
-def _index_settings(root: Path):
+def _index_settings(root: Path | PgStore):
     """The embedder name, backend and chunker of the index at ``root``, None for each when there is no
     readable index (a missing or other-format one: the update or rebuild then says what to do)."""
     from index.chunking import ChunkerSettings
@@ -142,7 +169,7 @@ def _index_settings(root: Path):
     from qa.core.errors import QAError
 
     try:
-        manifest = IndexDir(root).manifest()
+        manifest = IndexDir(root).manifest() if isinstance(root, Path) else root.manifest()
         recorded = manifest.embedder
         return recorded["name"], recorded.get("backend", RECORDED_BEFORE_BACKENDS), ChunkerSettings(**manifest.chunker)
     except (QAError, OSError, ValueError, KeyError, TypeError):
@@ -159,7 +186,9 @@ def _progress(bar):
     return progress
 
 
-def update_with_progress(paths: list[Path], root: Path, embedder, chunker, prune: bool, collection: str | None = None):
+def update_with_progress(
+    paths: list[Path], root: Path | PgStore, embedder, chunker, prune: bool, collection: str | None = None
+):
     """An incremental update with a progress bar on stderr (hidden when stderr is not a terminal)."""
     from tqdm import tqdm
 
@@ -171,7 +200,7 @@ def update_with_progress(paths: list[Path], root: Path, embedder, chunker, prune
         )
 
 
-def build_with_progress(paths: list[Path], root: Path, embedder, chunker, collection: str = "default"):
+def build_with_progress(paths: list[Path], root: Path | PgStore, embedder, chunker, collection: str = "default"):
     """A full build with a progress bar on stderr (hidden when stderr is not a terminal)."""
     from tqdm import tqdm
 
@@ -188,11 +217,18 @@ def _info_command(args: argparse.Namespace) -> int:
     from index.embedding import RECORDED_BEFORE_BACKENDS
     from index.store import IndexDir
 
-    index_dir = IndexDir(index_path(args))
-    manifest = index_dir.manifest()
+    root = index_location(args)
+    if isinstance(root, Path):
+        index_dir = IndexDir(root)
+        manifest, where, generation = index_dir.manifest(), str(index_dir.root), index_dir.current().name
+    else:
+        from index.postgres import generation_name
+
+        with root.snapshot() as snap:
+            manifest, where, generation = snap.manifest, str(root), generation_name(snap.generation)
     info = {
-        "index": str(index_dir.root),
-        "generation": index_dir.current().name,
+        "index": where,
+        "generation": generation,
         **{k: v for k, v in manifest.to_json().items() if k != "documents"},
     }
     if args.json:

@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from qa.commands.common import add_index_arg, index_path, print_json
+from qa.commands.common import add_index_arg, index_location, print_json
 
 
 def _seconds(value: str) -> float:
@@ -65,7 +65,7 @@ def _watch_command(args: argparse.Namespace) -> int:
     from index.watch import DEBOUNCE_S, SETTLE_S, watch, watch_targets
     from qa.commands.index_cmd import index_embedder
 
-    root = index_path(args)
+    root = index_location(args)
     watch_targets(args.paths)  # a missing path fails here, before a model is loaded
     embedder = index_embedder(root, args.embedder, args.backend)
     deleted = "kept" if args.keep_deleted else "removed"

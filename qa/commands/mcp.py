@@ -7,7 +7,7 @@ import contextlib
 import logging
 import sys
 
-from qa.commands.common import add_index_arg, index_path
+from qa.commands.common import add_index_arg, index_location
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -26,8 +26,8 @@ def _mcp_command(args: argparse.Namespace) -> int:
         from api.mcp import serve_stdio
         from qa.engine import Engine
 
-        engine = Engine(index_path(args))
+        engine = Engine(index_location(args))
         engine.retriever()  # IndexNotFound / IndexMismatch now, as a message, rather than at the first call
-    print(f"qa: MCP server on stdio over {engine.index_dir.root}", file=sys.stderr, flush=True)
+    print(f"qa: MCP server on stdio over {engine.where}", file=sys.stderr, flush=True)
     serve_stdio(engine)
     return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from qa.commands.common import add_index_arg, index_path, print_json, read_questions
+from qa.commands.common import add_index_arg, index_location, print_json, read_questions
 from qa.core.errors import BadQuery
 
 
@@ -27,7 +27,7 @@ def _search_command(args: argparse.Namespace) -> int:
 
     if (args.query is None) == (args.queries is None):
         raise BadQuery("give either a QUERY or --queries FILE.jsonl")
-    retriever = Engine(index_path(args)).retriever()
+    retriever = Engine(index_location(args)).retriever()
     if args.queries is not None:
         for qid, text in read_questions(args.queries):
             hits = retriever.search(text, k=args.k, mode=args.mode)

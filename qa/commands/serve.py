@@ -12,16 +12,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 from api.auth import Rate
-from qa.commands.common import EXIT_ERROR
+from qa.commands.common import EXIT_ERROR, add_index_arg, index_location
 from qa.commands.llm_args import add_llm_args, llm_backend
 from qa.core.credentials import CredentialStore, auth_file_for, is_loopback
 from qa.core.errors import BadQuery
-from qa.core.paths import DEMO_CORPUS, demo_index_dir
+from qa.core.paths import DEMO_CORPUS, default_index_dir, demo_index_dir
 
 
 def register(commands: argparse._SubParsersAction) -> None:
     serve = commands.add_parser("serve", help="open the browser chat (on the demo corpus unless --index is given)")
-    serve.add_argument("--index", type=Path, default=None, help="index directory (default: the demo corpus's index)")
+    add_index_arg(serve, "index directory (default: the demo corpus's index)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=7860, help="port (default 7860)")
     serve.add_argument(
@@ -45,13 +45,15 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def _serve_command(args: argparse.Namespace) -> int:
     began = time.perf_counter()
-    demo = args.index is None
-    root = demo_index_dir() if demo else args.index
+    location = index_location(args, demo_index_dir())
+    demo = args.index is None and isinstance(location, Path)
+    # A store keeps its credentials and uploads beside the default index directory.
+    root = location if isinstance(location, Path) else default_index_dir().with_name("store")
     # Before anything is loaded or bound: another address needs credentials (docs/guide/programs.md).
     store = CredentialStore(args.auth_file or auth_file_for(root))
     locked = store.has_any()
     if not locked and not is_loopback(args.host):
-        index = "" if demo else f" --index {args.index}"
+        index = "" if demo else f" --index {args.index}" if args.index else f" --auth-file {store.path}"
         print(
             f"qa: error: --host {args.host} lets other computers in, and no one can log in yet: first run "
             f"`qa auth user add NAME{index}` (browser chat) or `qa auth token create NAME{index}` (API)",
@@ -68,7 +70,7 @@ def _serve_command(args: argparse.Namespace) -> int:
     from ui.uploads import DEFAULT_MAX_MB, Uploads
 
     embedder = _ensure_demo_index(root) if demo else None
-    engine = Engine(root, embedder, llm=llm_backend(args))
+    engine = Engine(location, embedder, llm=llm_backend(args))
     engine.retriever()  # IndexNotFound / IndexMismatch now, as a message, rather than at the first question
     # The model loads while gradio imports and the server starts, so the first question need not wait for it.
     warm_up = _in_background(lambda: _warm_up(engine))

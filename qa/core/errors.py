@@ -43,6 +43,10 @@ class BadQuery(QAError):
     """A query file or query value that cannot be used."""
 
 
+class StoreUnavailable(QAError):
+    """A database store that cannot be reached or used; the message names it with any password hidden."""
+
+
 class IndexLocked(QAError):
     """Another process is writing the index (its pid, host, command and start time are named)."""
 
@@ -70,3 +74,7 @@ class BadCollection(QAError):
 
 class CredentialError(QAError):
     """A token or user name that is unknown, already taken or not usable, or an unreadable credential file."""
+
+
+class MissingExtra(QAError):
+    """An optional extra (ray, postgres) that is not installed; the message says how to install it."""

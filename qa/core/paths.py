@@ -7,6 +7,7 @@ from pathlib import Path
 
 INDEX_ENV = "QA_INDEX"
 CACHE_ENV = "QA_CACHE"
+STORE_ENV = "QA_STORE"  # a postgresql:// URL: the store every command uses when no --index is given
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEMO_CORPUS = PROJECT_ROOT / "docs" / "guide"
 

@@ -76,10 +76,7 @@ class Retriever:
         if k < 1:
             raise BadQuery(f"k must be at least 1, got {k}")
         allowed = _meet(self.collections, None if collections is None else frozenset(collections))
-        mask = None if allowed is None else self.index.chunk_mask(allowed)
-        if len(self.index.chunks) == 0 or (mask is not None and not mask.any()):
-            return []
-        reranked = mode == "hybrid" and can_rerank(self.index)
+        reranked = mode == "hybrid" and self.reranks()
         vectors = vector if isinstance(vector, QueryVectors) else None
         if reranked and vectors is None:
             vectors = self.embedder.embed_query(query)  # the vector and the token vectors: one forward pass
@@ -87,7 +84,10 @@ class Retriever:
             plain: np.ndarray | None = vector
         else:
             plain = vectors.vector if vectors is not None else None
-        candidates = self.candidates(query, depth=max(k, self.fusion.depth), vector=plain, allowed=mask)
+        found = self.found(query, max(k, self.fusion.depth), plain, allowed)
+        if found is None:
+            return []
+        index, candidates = found
         if mode == "dense":
             score = candidates.dense
         elif mode == "bm25":
@@ -95,9 +95,26 @@ class Retriever:
         else:
             score = fuse(candidates.dense, candidates.bm25, self.fusion)
             if reranked and vectors is not None:
-                score = rerank(self.index, vectors, candidates.rows, candidates.dense, candidates.bm25, score)
+                score = rerank(index, vectors, candidates.rows, candidates.dense, candidates.bm25, score)
         order = np.argsort(-score, kind="stable")[:k]
-        return [self._hit(int(candidates.rows[i]), float(score[i]), candidates, int(i)) for i in order]
+        return [_hit(index, int(candidates.rows[i]), float(score[i]), candidates, int(i)) for i in order]
+
+    def reranks(self) -> bool:
+        """Whether hybrid searches are reranked by token match (the index stores token signs)."""
+        return can_rerank(self.index)
+
+    def found(
+        self, query: str, depth: int, vector: np.ndarray | None, allowed: frozenset[str] | None
+    ) -> tuple[StoredIndex, Candidates] | None:
+        """The index the candidates' rows belong to and the candidates; None when there are none."""
+        mask = None if allowed is None else self.index.chunk_mask(allowed)
+        if len(self.index.chunks) == 0 or (mask is not None and not mask.any()):
+            return None
+        return self.index, self.candidates(query, depth, vector=vector, allowed=mask)
+
+    def cover(self, hits: list[Hit]) -> None:
+        """Make ``self.index`` hold the rows of ``hits`` (given, not found by ``search``): a store
+        read per question needs it; the file index holds every row already."""
 
     def candidates(
         self, query: str, depth: int, vector: np.ndarray | None = None, allowed: np.ndarray | None = None
@@ -119,23 +136,24 @@ class Retriever:
         dense = vectors @ vector if len(rows) else np.zeros(0, dtype=np.float32)
         return Candidates(rows, dense.astype(np.float64), bm25_all[rows].astype(np.float64))
 
-    def _hit(self, row: int, score: float, candidates: Candidates, i: int) -> Hit:
-        entry = self.index.chunks[row]
-        doc = self.index.documents[int(entry["doc"])]
-        start, end = int(entry["start"]), int(entry["end"])
-        return Hit(
-            chunk_id=int(entry["id"]),
-            doc_id=doc.doc_id,
-            title=doc.title,
-            source=doc.source,
-            page=doc.page_at(start),
-            start=start,
-            end=end,
-            text=doc.quote(start, end),
-            boxes=doc.boxes_for(start, end),
-            score=score,
-            scores=Scores(dense=float(candidates.dense[i]), bm25=float(candidates.bm25[i])),
-        )
+
+def _hit(index: StoredIndex, row: int, score: float, candidates: Candidates, i: int) -> Hit:
+    entry = index.chunks[row]
+    doc = index.documents[int(entry["doc"])]
+    start, end = int(entry["start"]), int(entry["end"])
+    return Hit(
+        chunk_id=int(entry["id"]),
+        doc_id=doc.doc_id,
+        title=doc.title,
+        source=doc.source,
+        page=doc.page_at(start),
+        start=start,
+        end=end,
+        text=doc.quote(start, end),
+        boxes=doc.boxes_for(start, end),
+        score=score,
+        scores=Scores(dense=float(candidates.dense[i]), bm25=float(candidates.bm25[i])),
+    )
 
 
 def _meet(a: frozenset[str] | None, b: frozenset[str] | None) -> frozenset[str] | None:
