@@ -13,7 +13,6 @@ from contextlib import contextmanager
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
-from pgvector import HalfVector
 from pgvector.psycopg import register_vector
 
 from qa.core.errors import IndexLocked, StoreUnavailable
@@ -24,7 +23,7 @@ _PASSWORD_PARAM = re.compile(r"(password=)[^&\s]*", re.IGNORECASE)
 
 Connection = psycopg.Connection
 DatabaseError = psycopg.Error
-__all__ = ["Connection", "DatabaseError", "HalfVector", "connect", "redact", "use_vectors"]
+__all__ = ["Connection", "DatabaseError", "connect", "redact", "use_vectors"]
 
 
 def use_vectors(conn: Connection) -> None:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import queue
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,7 +32,32 @@ from qa.core.errors import IndexNotFound, StoreUnavailable
 from qa.core.types import Document
 
 _POOL = 8  # idle connections kept per store
+_PARSED = 128  # documents kept parsed per store (the file index keeps 64 per generation)
 _EF_SEARCH = 200  # HNSW candidates visited per search (pgvector's default is 40)
+
+
+class ParsedDocuments:
+    """Documents already parsed, by store row. A row is never rewritten (a changed document gets a
+    new one), so an entry stays true for as long as the row exists; parsing a large document's
+    JSON (its pages and boxes) costs more than the rest of a search."""
+
+    def __init__(self, size: int = _PARSED) -> None:
+        self.size = size
+        self._lock = threading.Lock()
+        self._rows: OrderedDict[int, Document] = OrderedDict()
+
+    def get(self, row: int) -> Document | None:
+        with self._lock:
+            found = self._rows.get(row)
+            if found is not None:
+                self._rows.move_to_end(row)
+            return found
+
+    def put(self, row: int, document: Document) -> None:
+        with self._lock:
+            self._rows[row] = document
+            while len(self._rows) > self.size:
+                self._rows.popitem(last=False)
 
 
 class PgStore:
@@ -39,6 +66,7 @@ class PgStore:
     def __init__(self, url: str) -> None:
         self.url = url
         self._idle: queue.LifoQueue[Connection] = queue.LifoQueue()
+        self.parsed = ParsedDocuments()
 
     def __str__(self) -> str:
         return redact(self.url)
@@ -72,7 +100,7 @@ class PgStore:
                     raise IndexNotFound(
                         f"no index in the store {self} (build one with `qa index build PATH --store …`)"
                     )
-                yield Snapshot(conn, meta[0], meta[1])
+                yield Snapshot(conn, meta[0], meta[1], self.parsed)
             except DatabaseError as exc:
                 raise StoreUnavailable(f"the store {self} failed: {str(exc).strip().splitlines()[0]}") from None
             finally:
@@ -110,6 +138,7 @@ class Snapshot:
     conn: Connection
     generation: int
     manifest: Manifest
+    parsed: ParsedDocuments
 
     def dense(self, vector: np.ndarray, depth: int, collections: frozenset[str] | None) -> list[int]:
         """The ``depth`` chunk ids nearest ``vector`` by inner product (HNSW when the store has it)."""
@@ -153,9 +182,10 @@ class Snapshot:
     def slice(self, ids: Sequence[int]) -> StoredIndex:
         """The chunks ``ids`` with their documents, sentences, vectors and token signs."""
         dim = int(self.manifest.embedder["dim"])
-        rows = self.conn.execute(
+        rows = self.conn.execute(  # binary: vectors arrive as bytes, not text to parse
             'SELECT id, doc, start, "end", tokens, embedding FROM qa_chunks WHERE id = ANY(%s) ORDER BY id',
             (list(ids),),
+            binary=True,
         ).fetchall()
         doc_rows = sorted({int(r[1]) for r in rows})
         documents = self._documents(doc_rows)
@@ -184,19 +214,30 @@ class Snapshot:
         )
 
     def _documents(self, doc_rows: list[int]) -> list[Document]:
+        missing = [row for row in doc_rows if self.parsed.get(row) is None]
+        if missing:
+            for row, body in self.conn.execute("SELECT row, body FROM qa_documents WHERE row = ANY(%s)", (missing,)):
+                self.parsed.put(int(row), _document(bytes(body)))
+        found = [self.parsed.get(row) for row in doc_rows]
+        if any(doc is None for doc in found):  # evicted meanwhile by other questions: read them again
+            return [_document(bytes(r[0])) for r in self._bodies(doc_rows)]
+        return [doc for doc in found if doc is not None]
+
+    def _bodies(self, doc_rows: list[int]) -> list[tuple]:
         found = dict(self.conn.execute("SELECT row, body FROM qa_documents WHERE row = ANY(%s)", (doc_rows,)))
-        return [_document(bytes(found[row])) for row in doc_rows]
+        return [(found[row],) for row in doc_rows]
 
     def _sentences(self, ids: np.ndarray, dim: int) -> tuple[np.ndarray, np.ndarray, SentenceTokens, np.ndarray]:
         rows = self.conn.execute(
             'SELECT chunk, start, "end", vector, token_count, token_bits FROM qa_sentences '
             "WHERE chunk = ANY(%s) ORDER BY chunk, n",
             ([int(i) for i in ids],),
+            binary=True,
         ).fetchall()
         sentences = np.zeros(len(rows), dtype=SENTENCE_DTYPE)
         for i, r in enumerate(rows):
             sentences[i] = (r[0], r[1], r[2])
-        vectors = np.array([r[3].to_numpy() for r in rows], dtype=np.float16).reshape(len(rows), dim)
+        vectors = np.frombuffer(b"".join(bytes(r[3]) for r in rows), dtype="<f2").reshape(len(rows), dim)
         counts = np.array([r[4] for r in rows], dtype=np.int32)
         bits = np.frombuffer(b"".join(bytes(r[5]) for r in rows), dtype=np.uint8).reshape(-1, (dim + 7) // 8)
         per_chunk = np.searchsorted(sentences["chunk"], ids, side="right") - np.searchsorted(
@@ -238,6 +279,18 @@ class StoredDocuments(Sequence[Document]):
 
     def __len__(self) -> int:
         return len(self._rows)
+
+    def __iter__(self) -> Iterator[Document]:
+        """Every document in one query (a listing reads them all; one query each would crawl)."""
+        wanted = set(self._rows)
+        with self._store.connection() as conn:
+            found = conn.execute("SELECT row, body FROM qa_documents ORDER BY row").fetchall()
+            conn.rollback()
+        by_row = {int(row): bytes(body) for row, body in found if int(row) in wanted}
+        for row in self._rows:
+            if row not in by_row:
+                raise IndexNotFound(f"document row {row} was removed from the store {self._store}")
+            yield _document(by_row[row])
 
     def __getitem__(self, i):  # type: ignore[override]
         if isinstance(i, slice):

@@ -1,7 +1,8 @@
 """The tables of a PostgreSQL store and its one-row meta table (the manifest and the generation).
 
-Documents, chunks (with their vector, pgvector), sentences (vector as halfvec, token signs as
-bytes) and BM25 postings (term, chunk, tf) are plain tables. A writer changes them in one
+Documents, chunks (with their vector, pgvector), sentences (their float16 vector and token
+signs as bytes: never searched in SQL, only read back with their chunk, and bytes need no
+parsing) and BM25 postings (term, chunk, tf) are plain tables. A writer changes them in one
 transaction and bumps ``qa_meta.generation`` in the same one, so a reader's snapshot holds one
 generation whole. No foreign keys: a writer deletes a document's rows itself, and bulk COPY
 does not pay a check per row.
@@ -31,8 +32,8 @@ def create(conn: Connection, dim: int) -> None:
             text_key bytea NOT NULL, embedding vector({dim}) NOT NULL)""",
         "CREATE INDEX qa_chunks_doc ON qa_chunks (doc)",
         "CREATE INDEX qa_chunks_text_key ON qa_chunks (text_key)",
-        f"""CREATE TABLE qa_sentences (chunk bigint NOT NULL, n integer NOT NULL, start integer NOT NULL,
-            "end" integer NOT NULL, vector halfvec({dim}) NOT NULL, token_count integer NOT NULL,
+        """CREATE TABLE qa_sentences (chunk bigint NOT NULL, n integer NOT NULL, start integer NOT NULL,
+            "end" integer NOT NULL, vector bytea NOT NULL, token_count integer NOT NULL,
             token_bits bytea NOT NULL, PRIMARY KEY (chunk, n))""",
         """CREATE TABLE qa_postings (term text NOT NULL, chunk bigint NOT NULL, tf integer NOT NULL,
             PRIMARY KEY (term, chunk))""",

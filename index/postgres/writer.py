@@ -29,7 +29,7 @@ from index.embedding import Embedder, embedder_json
 from index.layout import FORMAT_VERSION, Manifest, document_to_json
 from index.loaders import Skipped
 from index.postgres import schema
-from index.postgres.connection import HalfVector, connect, redact, transaction_lock, use_vectors
+from index.postgres.connection import connect, redact, transaction_lock, use_vectors
 from index.sparse import terms
 from index.store import crash_point
 from index.tables import document_state
@@ -215,7 +215,7 @@ class PgWriter:
             parts = sentences.get(int(chunk), [])
             self._stored_vectors.found[bytes(key)] = ChunkVectors(
                 np.asarray(vector.to_numpy(), dtype=np.float32),
-                np.array([p[0].to_numpy() for p in parts], dtype=np.float16).reshape(len(parts), self.embedder.dim),
+                np.frombuffer(b"".join(bytes(p[0]) for p in parts), dtype="<f2").reshape(len(parts), self.embedder.dim),
                 np.frombuffer(b"".join(bytes(p[2]) for p in parts), dtype=np.uint8).reshape(-1, width),
                 np.array([p[1] for p in parts], dtype=np.int32),
             )
@@ -270,7 +270,7 @@ class PgWriter:
                     n,
                     pending.chunk.offset + a,
                     pending.chunk.offset + b,
-                    HalfVector(np.asarray(vectors.sentences[n], dtype=np.float16)),
+                    np.asarray(vectors.sentences[n], dtype="<f2").tobytes(),
                     count,
                     bits[first : first + count].tobytes(),
                 )
