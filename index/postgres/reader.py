@@ -163,19 +163,24 @@ class Snapshot:
         if not words or not chunks or (only is not None and not len(only)):
             return {}
         average = max(self.manifest.counts.get("bm25_terms", 0) / chunks, 1e-9)
-        where, params = _collection_filter(collections, "c.")
+        clauses, params = [], []
+        join = ""
+        if collections is not None:  # the filter alone needs the chunk rows
+            join = "JOIN qa_chunks c ON c.id = p.chunk"
+            clauses.append("c.collection = ANY(%s)")
+            params.append(sorted(collections))
         if only is not None:
-            where += (" AND " if where else "WHERE ") + "p.chunk = ANY(%s)"
-            params = (*params, list(only))
+            clauses.append("p.chunk = ANY(%s)")
+            params.append(list(only))
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         limit = "" if depth is None else f"LIMIT {int(depth)}"
         rows = self.conn.execute(
             f"""WITH q(term) AS (SELECT unnest(%s::text[])),
-                df AS (SELECT term, count(*) AS n FROM qa_postings WHERE term = ANY(%s) GROUP BY term)
-            SELECT p.chunk, sum(ln(1 + (%s - df.n + 0.5) / (df.n + 0.5))
-                                * p.tf / (p.tf + %s * (1 - %s + %s * c.length / %s))) AS score
-            FROM q JOIN df USING (term) JOIN qa_postings p USING (term) JOIN qa_chunks c ON c.id = p.chunk
+                t AS (SELECT term, ln(1 + (%s - df + 0.5) / (df + 0.5)) AS idf FROM qa_terms WHERE term = ANY(%s))
+            SELECT p.chunk, sum(t.idf * p.tf / (p.tf + %s * (1 - %s + %s * p.length / %s))) AS score
+            FROM q JOIN t USING (term) JOIN qa_postings p USING (term) {join}
             {where} GROUP BY p.chunk ORDER BY score DESC, p.chunk {limit}""",
-            (words, list(set(words)), chunks, BM25_K1, BM25_B, BM25_B, average, *params),
+            (words, chunks, list(set(words)), BM25_K1, BM25_B, BM25_B, average, *params),
         ).fetchall()
         return {int(chunk): float(score) for chunk, score in rows}
 
@@ -307,7 +312,7 @@ def _document(body: bytes) -> Document:
     return document_from_json(json.loads(body.decode("utf-8", "surrogatepass")))
 
 
-def _collection_filter(collections: frozenset[str] | None, prefix: str = "") -> tuple[str, tuple]:
+def _collection_filter(collections: frozenset[str] | None) -> tuple[str, tuple]:
     if collections is None:
         return "", ()
-    return f"WHERE {prefix}collection = ANY(%s)", (sorted(collections),)
+    return "WHERE collection = ANY(%s)", (sorted(collections),)

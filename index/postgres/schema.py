@@ -16,7 +16,7 @@ from index.layout import Manifest
 from index.postgres.connection import Connection
 
 HNSW_INDEX = "qa_chunks_hnsw"
-TABLES = ("qa_meta", "qa_documents", "qa_chunks", "qa_sentences", "qa_postings")
+TABLES = ("qa_meta", "qa_documents", "qa_chunks", "qa_sentences", "qa_postings", "qa_terms")
 
 
 def create(conn: Connection, dim: int) -> None:
@@ -35,8 +35,11 @@ def create(conn: Connection, dim: int) -> None:
         """CREATE TABLE qa_sentences (chunk bigint NOT NULL, n integer NOT NULL, start integer NOT NULL,
             "end" integer NOT NULL, vector bytea NOT NULL, token_count integer NOT NULL,
             token_bits bytea NOT NULL, PRIMARY KEY (chunk, n))""",
+        # A posting carries its chunk's length, and qa_terms each term's document frequency, so
+        # BM25 reads one index range per query term and joins nothing (docs/scaling.md).
         """CREATE TABLE qa_postings (term text NOT NULL, chunk bigint NOT NULL, tf integer NOT NULL,
-            PRIMARY KEY (term, chunk))""",
+            length integer NOT NULL, PRIMARY KEY (term, chunk))""",
+        "CREATE TABLE qa_terms (term text PRIMARY KEY, df bigint NOT NULL)",
         "CREATE INDEX qa_postings_chunk ON qa_postings (chunk)",
     ]
     for statement in statements:

@@ -96,6 +96,7 @@ class PgWriter:
         ] = {}  # chunk id -> row, start, end, tokens, collection
         self.documents = 0
         self.chunks = 0
+        self._df: Counter[str] = Counter()  # change of each term's document frequency
         self._kept_chunks = 0  # chunks of documents left as stored: reused, as the file writer counts them
         self.timings = {"embed": 0.0, "write": 0.0}
 
@@ -253,10 +254,11 @@ class PgWriter:
             ) as copy:
                 for pending, vectors in made:
                     self._copy_sentences(copy, pending, vectors)
-            with cur.copy("COPY qa_postings (term, chunk, tf) FROM STDIN") as copy:
+            with cur.copy("COPY qa_postings (term, chunk, tf, length) FROM STDIN") as copy:
                 for (pending, _), bag in zip(made, bags, strict=True):
                     for term, tf in Counter(bag).items():
-                        copy.write_row((term, pending.chunk_id, tf))
+                        copy.write_row((term, pending.chunk_id, tf, len(bag)))
+                        self._df[term] += 1
         self.timings["write"] += time.perf_counter() - t
 
     def _copy_sentences(self, copy, pending: Pending, vectors: ChunkVectors) -> None:
@@ -287,9 +289,15 @@ class PgWriter:
         if stale:
             self.conn.execute("DELETE FROM qa_documents WHERE row = ANY(%s)", (gone,))
             chunks = "SELECT id FROM qa_chunks WHERE doc = ANY(%s)"
+            removed = self.conn.execute(
+                f"SELECT term, count(*) FROM qa_postings WHERE chunk IN ({chunks}) GROUP BY term", (stale,)
+            )
+            for term, n in removed:
+                self._df[term] -= int(n)
             self.conn.execute(f"DELETE FROM qa_postings WHERE chunk IN ({chunks})", (stale,))
             self.conn.execute(f"DELETE FROM qa_sentences WHERE chunk IN ({chunks})", (stale,))
             self.conn.execute("DELETE FROM qa_chunks WHERE doc = ANY(%s)", (stale,))
+        self._write_df()
         counts = self._counts(len(skipped))
         self.documents, self.chunks = counts["documents"], counts["chunks"]
         self._kept_chunks = counts["chunks"] - self._batches.embedded - self._batches.reused
@@ -319,6 +327,18 @@ class PgWriter:
         self.timings["write"] += time.perf_counter() - t
         self.timings["embed"] = self._batches.seconds
         return redact(self.url)
+
+    def _write_df(self) -> None:
+        """Apply this generation's document-frequency changes to qa_terms."""
+        changed = [(term, n) for term, n in self._df.items() if n]
+        if not changed:
+            return
+        self.conn.execute(
+            """INSERT INTO qa_terms (term, df) SELECT * FROM unnest(%s::text[], %s::bigint[])
+               ON CONFLICT (term) DO UPDATE SET df = qa_terms.df + EXCLUDED.df""",
+            ([t for t, _ in changed], [n for _, n in changed]),
+        )
+        self.conn.execute("DELETE FROM qa_terms WHERE term = ANY(%s) AND df <= 0", ([t for t, _ in changed],))
 
     def _counts(self, skipped: int) -> dict[str, int]:
         documents = self.conn.execute("SELECT count(*) FROM qa_documents").fetchone()

@@ -178,6 +178,19 @@ def test_collections_search_like_the_file_index(tmp_path: Path, pg_url: str, fak
 # --- 2. updates ---------------------------------------------------------------------------------------------
 
 
+def assert_term_counts_hold(store: PgStore) -> None:
+    """qa_terms (kept up to date by each writer, for BM25's idf) counts exactly the postings there are,
+    and every chunk's postings carry its length."""
+    with store.snapshot() as snap:
+        kept = dict(snap.conn.execute("SELECT term, df FROM qa_terms").fetchall())
+        counted = dict(snap.conn.execute("SELECT term, count(*) FROM qa_postings GROUP BY term").fetchall())
+        lengths = snap.conn.execute(
+            "SELECT count(*) FROM qa_postings p JOIN qa_chunks c ON c.id = p.chunk WHERE p.length <> c.length"
+        ).fetchone()
+    assert kept == counted and kept
+    assert lengths == (0,)
+
+
 def test_update_reports_and_publishes_like_the_file_index(tmp_path: Path, pg_url: str, fake_embedder) -> None:
     docs = write_corpus(tmp_path / "docs")
     root, store = tmp_path / "idx", PgStore(pg_url)
@@ -190,6 +203,7 @@ def test_update_reports_and_publishes_like_the_file_index(tmp_path: Path, pg_url
         fields = ("added", "changed", "removed", "unchanged", "kept", "chunks_embedded", "chunks_reused")
         assert {f: getattr(store_report, f) for f in fields} == {f: getattr(file_report, f) for f in fields}
         assert_same_search(root, pg_url, fake_embedder, (*SMALL_QUESTIONS, "Which river reaches Vienna?"))
+        assert_term_counts_hold(store)
         return store_report
 
     first = store.generation()
