@@ -150,3 +150,40 @@ def test_without_ray_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatch, 
     embedder = HashingEmbedder(dim=64)
     with pytest.raises(MissingExtra, match=r"Ray ingest needs the ray extra: pip install -e '\.\[ray\]'"):
         next(ray_sources([folder], embedder_json(embedder), CHUNKER, MODE))
+
+
+def test_qa_index_build_with_ray_into_a_store_keeps_the_writer_rules(tmp_path: Path, pg_url: str) -> None:
+    """``qa index build --ray --store``, as a user runs it: the skipped files are reported with the
+    single-machine reasons and --strict exits 3, the store answers like a file index built without
+    Ray, and building the same files again keeps every document as stored (nothing rewritten)."""
+    import subprocess
+
+    from index.postgres.reader import PgStore
+    from qa.core.paths import PROJECT_ROOT
+    from qa.search.pg_retrieval import PgRetriever
+
+    docs = corpus(tmp_path / "docs")
+    command = [sys.executable, "-m", "qa.cli", "index", "build", str(docs), "--store", pg_url]
+    command += ["--embedder", "hashing:64", "--ray", "--workers", "2", "--strict", "--json"]
+    done = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 3, done.stderr[-3000:]
+    report = json.loads(done.stdout)
+    embedder = HashingEmbedder(dim=64)
+    local = build_index(iter_sources([docs]), tmp_path / "idx", embedder)
+    assert report["documents"] == local.documents and report["chunks"] == local.chunks
+    assert sorted((s["path"], s["reason"]) for s in report["skipped"]) == sorted(
+        (s.path, s.reason) for s in local.skipped
+    )
+    store = PgStore(pg_url)
+    with store.snapshot() as snap:
+        rows_before = snap.conn.execute("SELECT row FROM qa_documents ORDER BY row").fetchall()
+    retriever, stored = PgRetriever(store, embedder), Retriever(IndexDir(tmp_path / "idx").load(), embedder)
+    for query in QUERIES:
+        assert [(h.doc_id, h.start, h.end) for h in retriever.search(query, k=3)] == [
+            (h.doc_id, h.start, h.end) for h in stored.search(query, k=3)
+        ]
+    again = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 3, again.stderr[-3000:]
+    with store.snapshot() as snap:
+        assert snap.conn.execute("SELECT row FROM qa_documents ORDER BY row").fetchall() == rows_before
+    assert pg_url.split(":")[2].split("@")[0] not in done.stdout + done.stderr  # the password
