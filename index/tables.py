@@ -83,9 +83,17 @@ class DocumentHashes:
         return len(self.table)
 
     def _find(self, doc_id: str) -> int | None:
-        key = np.array(document_key(doc_id), dtype="S32")
-        at = int(np.searchsorted(self.table["key"], key))
-        return at if at < len(self.table) and self.table["key"][at] == key else None
+        return self._find_key(document_key(doc_id))
+
+    def _find_key(self, key: bytes) -> int | None:
+        wanted = np.array(key, dtype="S32")
+        at = int(np.searchsorted(self.table["key"], wanted))
+        return at if at < len(self.table) and self.table["key"][at] == wanted else None
+
+    def row_of_key(self, key: bytes) -> int | None:
+        """The row of the document whose ``document_key`` is ``key`` (a page URL names it so), or None."""
+        at = self._find_key(key) if len(key) == 32 else None
+        return None if at is None else int(self.table["row"][at])
 
     def __contains__(self, doc_id: object) -> bool:
         return isinstance(doc_id, str) and self._find(doc_id) is not None

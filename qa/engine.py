@@ -20,6 +20,7 @@ from qa.answer.extractive import AnswerSettings, ExtractiveAnswerer
 from qa.answer.short.finder import ShortAnswerFinder
 from qa.core.answers import Answer
 from qa.core.errors import QAError
+from qa.core.types import Document
 from qa.llm.answerer import LLMAnswerer
 from qa.llm.backend import LLMBackend
 from qa.llm.grounding import GroundingSettings
@@ -123,6 +124,12 @@ class Engine:
         self, question: str, settings: AnswerSettings | None = None, collections: frozenset[str] | None = None
     ) -> Answer:
         return self.answerer(settings, collections).answer(question)
+
+    def document_by_key(self, key: str) -> Document | None:
+        """The current document whose ``document_key`` is ``key`` (page URLs name documents so), or None."""
+        stored = self.index
+        row = stored.hashes.row_of_key(key.encode("ascii", "replace"))
+        return None if row is None else stored.documents[row]
 
     def visible(self, doc_id: str, collections: frozenset[str] | None) -> bool:
         """Whether document ``doc_id`` is in the index and in one of ``collections`` (None: any)."""

@@ -20,11 +20,12 @@ import os
 import re
 import stat
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from index.formats.pdf_render import page_sizes, page_text, render_page_png
+from index.tables import document_key
 from qa.core.errors import QAError
 from qa.core.types import Box, Document, Span
 
@@ -50,8 +51,9 @@ def default_cache_dir() -> Path:
 
 
 def doc_key(doc_id: str) -> str:
-    """The document's name in page URLs: fixed length and URL-safe, whatever its id holds."""
-    return hashlib.sha256(doc_id.encode("utf-8", "surrogatepass")).hexdigest()[:24]
+    """The document's name in page URLs: fixed length and URL-safe, whatever its id holds; the
+    key the index finds a document by (``DocumentHashes.row_of_key``) without reading the others."""
+    return document_key(doc_id).decode("ascii")
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,22 +97,21 @@ class PageImages:
 
     def __init__(
         self,
-        documents: Callable[[], Sequence[Document]],
+        find: Callable[[str], Document | None],
         cache_dir: Path,
         width_px: int = PAGE_WIDTH_PX,
         max_cache_bytes: int = MAX_CACHE_BYTES,
     ) -> None:
-        self._documents = documents  # the current index's documents (a new generation after an upload)
+        self._find = find  # page key -> the current index's document (a new generation after an upload)
         self.cache_dir = Path(cache_dir)
         self.width_px = width_px
         self.max_cache_bytes = max_cache_bytes
-        self._keyed: tuple[Sequence[Document], dict[str, Document]] | None = None
 
     def view(self, span: Span) -> PageView | PageNote | None:
         """The page view of ``span``; None when it is not drawn on PDF pages (the text view suffices)."""
         if not span.boxes:
             return None
-        document = self._by_key().get(doc_key(span.doc_id))
+        document = self._find(doc_key(span.doc_id))
         if document is None:
             return PageNote("the document is no longer in the index, so its page cannot be shown")
         if not _is_pdf(document):
@@ -127,7 +128,7 @@ class PageImages:
     def png(self, key: str, page: str, collections: frozenset[str] | None = None) -> bytes:
         """Page ``page`` of the indexed document ``key`` as PNG; PageNotFound for anything else (a
         document outside ``collections``, when given, included)."""
-        document = self._by_key().get(key)
+        document = self._find(key)
         hidden = document is not None and collections is not None and document.collection not in collections
         if document is None or hidden or not _is_pdf(document):
             raise PageNotFound("no such document in the index")
@@ -149,12 +150,6 @@ class PageImages:
         data = render_page_png(found.path, number, self.width_px)
         self._store(cached, data)
         return data
-
-    def _by_key(self) -> dict[str, Document]:
-        documents = self._documents()
-        if self._keyed is None or self._keyed[0] is not documents:
-            self._keyed = (documents, {doc_key(d.doc_id): d for d in documents})
-        return self._keyed[1]
 
     def _file(self, document: Document) -> _File | str:
         """The indexed file of ``document``, or why its pages cannot be shown."""

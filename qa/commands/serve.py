@@ -84,7 +84,7 @@ def _serve_command(args: argparse.Namespace) -> int:
     from ui.pages import PageImages, default_cache_dir
 
     # Cited PDFs are shown on their page, rendered from the file they were indexed from.
-    pages = PageImages(lambda: engine.index.documents, default_cache_dir())
+    pages = PageImages(engine.document_by_key, default_cache_dir())
     auth = store.check_user if locked else None
     grants = store.user_collections if locked else None
     app = launch(

@@ -7,6 +7,7 @@ import dataclasses
 import io
 import os
 import re
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -42,8 +43,12 @@ def document(pdf) -> Document:
     return drawn_document(*pdf)
 
 
+def finder(documents: Sequence[Document]) -> Callable[[str], Document | None]:
+    return lambda key: next((d for d in documents if doc_key(d.doc_id) == key), None)
+
+
 def images(tmp_path: Path, *documents: Document, **options) -> PageImages:
-    return PageImages(lambda: documents, tmp_path / "cache", **options)
+    return PageImages(finder(documents), tmp_path / "cache", **options)
 
 
 def citation(document: Document, quote: str, n: int = 1) -> Citation:
@@ -193,7 +198,7 @@ def test_the_route_refuses_anything_but_a_page_of_an_indexed_pdf(
 
 def test_the_route_follows_the_index_and_refuses_a_missing_file(tmp_path: Path, pdf, document: Document) -> None:
     current: list[tuple[Document, ...]] = [(document,)]
-    pages = PageImages(lambda: current[0], tmp_path / "cache")
+    pages = PageImages(lambda key: finder(current[0])(key), tmp_path / "cache")
     assert pages.png(doc_key("marrow.pdf"), "1").startswith(PNG)
     current[0] = ()  # a new generation without the document
     with pytest.raises(PageNotFound):
@@ -303,10 +308,24 @@ def test_a_question_about_a_pdf_shows_its_page_in_every_view_of_the_source(
     path, lines = pdf
     build_index(iter([drawn_document(path, lines)]), tmp_path / "idx", fake_embedder, ChunkerSettings())
     engine = Engine(tmp_path / "idx", fake_embedder)
-    pages = PageImages(lambda: engine.index.documents, tmp_path / "cache")
+    pages = PageImages(engine.document_by_key, tmp_path / "cache")
     (view,) = handlers.ask(engine, None, "Who designed the lighthouse tower?", 3.0, "extractive", pages)
     assert view.chat.pages is pages and "Agnes Whitlock" in view.chat.answers[0].citations[0].text
     assert '<figure class="qa-page"' in view.panels.source.html
     assert '<figure class="qa-page"' in handlers.choose_source(view.chat, "1:c1").html
     assert '<figure class="qa-page"' in handlers.select_message(view.chat, 1).source.html
     assert pages.png(doc_key("marrow.pdf"), "2").startswith(PNG)
+
+
+def test_a_page_key_finds_its_document_without_reading_the_others(tmp_path: Path, fake_embedder) -> None:
+    """The page route looks one document up by its key (``DocumentHashes.row_of_key``): a large
+    index is not parsed whole on the first page view."""
+    docs = [Document(f"d{i}.txt", f"Doc {i}", f"d{i}.txt", f"Document number {i} says hello.") for i in range(40)]
+    build_index(iter(docs), tmp_path / "idx", fake_embedder, ChunkerSettings())
+    engine = Engine(tmp_path / "idx", fake_embedder)
+    table = engine.index.documents
+    found = engine.document_by_key(doc_key("d17.txt"))
+    assert found is not None and found.doc_id == "d17.txt"
+    assert table._parse.cache_info().currsize == 1  # that one document alone was parsed
+    assert engine.document_by_key(doc_key("missing.txt")) is None
+    assert engine.document_by_key("../../etc/passwd") is None
