@@ -6,6 +6,7 @@ same stream as the documents, so a caller can show both as they come.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import os
 import stat
@@ -163,7 +164,11 @@ def load_file(source: str, *, doc_id: str) -> Iterator[Document | Skipped]:
     elif info.st_size == 0:
         yield Skipped(source, "empty file")
     else:
-        yield from _read(path, source, doc_id, suffix)
+        # A document names the file it came from absolutely: a server started elsewhere (or a
+        # page view) must find it whatever folder the build ran in.
+        located = os.path.abspath(source)
+        for item in _read(path, source, doc_id, suffix):
+            yield dataclasses.replace(item, source=located) if isinstance(item, Document) else item
 
 
 def _read(path: Path, source: str, doc_id: str, suffix: str) -> Iterator[Document | Skipped]:

@@ -457,3 +457,16 @@ def test_real_scifact_folder() -> None:
         "queries.jsonl": "BEIR queries file, not a corpus",
         "train.tsv": "unsupported file type '.tsv'",
     }
+
+
+def test_a_document_read_from_a_relative_path_names_its_file_absolutely(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server started in another folder (and its page view) must still find the file."""
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "notes.txt").write_text("Relative paths are resolved once, when read.\n")
+    monkeypatch.chdir(tmp_path)
+    (doc,) = list(iter_sources([Path("docs")]))
+    assert doc.doc_id == "notes.txt" and doc.source == str(tmp_path / "docs" / "notes.txt")
+    (skipped,) = list(iter_sources([Path("docs/missing.txt")]))
+    assert skipped.path == "docs/missing.txt"  # a reason names the path as the user gave it
