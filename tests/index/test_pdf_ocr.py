@@ -188,3 +188,28 @@ def test_tesseract_tsv_becomes_lines_in_points() -> None:
     hello = first.words[0]
     assert (hello.x0, hello.y0, hello.x1) == pytest.approx((72.0, 72.0, 120.0))
     assert first.words[1].y0 == hello.y0 and first.words[1].y1 == hello.y1  # one band for the line
+
+
+@pytest.mark.parametrize(
+    ("question", "quote", "page"),
+    [
+        ("What does recovery copy back?", "Recovery copies a record back from the cold tier.", 4),
+        ("What does every record carry?", "stable identifier that never changes", 2),
+    ],
+)
+def test_a_question_about_a_scanned_pdf_is_answered_from_the_right_page(
+    scanned_manual: tuple[Document, list], tmp_path: Path, fake_embedder, question: str, quote: str, page: int
+) -> None:
+    """The OCR'd text is searched, cited and drawn like a text PDF's: the citation holds the
+    sentence, names the page it is on and carries boxes on that page."""
+    from index.build import build_index
+    from qa.engine import Engine
+
+    doc, _ = scanned_manual
+    build_index(iter([doc]), tmp_path / "idx", fake_embedder)
+    answer = Engine(tmp_path / "idx", fake_embedder).ask(question)
+    assert not answer.abstained and answer.citations, answer.text
+    (citation,) = answer.citations
+    assert quote in citation.text and citation.page == page
+    assert doc.text[citation.start : citation.end] == citation.text
+    assert citation.boxes and {box.page for box in citation.boxes} == {page}
