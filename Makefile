@@ -1,5 +1,5 @@
 # The two commands a newcomer needs (README): `make demo` and `make test`.
-.PHONY: setup demo test lint bench bench-update bench-scale baseline eval-gate
+.PHONY: setup demo test lint bench bench-update bench-scale bench-store baseline eval-gate
 
 setup:
 	@bash scripts/setup.sh
@@ -33,6 +33,12 @@ bench-update: setup
 
 bench-scale: setup
 	@.venv/bin/python -m eval.bench.scale --chunks $(CHUNKS)
+
+# The PostgreSQL store and Ray ingest (docs/scaling.md): equivalence with the file index, search at 100k and
+# 1M rows, ingest with 1 and 2 workers; starts its own PostgreSQL. About 35 minutes; needs the postgres and ray extras.
+bench-store: setup
+	@QA_EXTRAS=postgres,ray bash scripts/setup.sh
+	@.venv/bin/python -m eval.bench.postgres --part all --sizes 100000,1000000 --budget 900
 
 # The eval regression gate (docs/eval.md): a fixed SQuAD v2.0 subset of the committed cut (tests/data),
 # asked with the real model and default settings, compared with the committed baseline run.
