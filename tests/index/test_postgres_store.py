@@ -559,3 +559,24 @@ def test_what_the_url_leaves_out_comes_from_the_pg_variables(pg_url: str, tmp_pa
     wrong = qa("ask", "Which apple is green?", "--store", bare, extra_env={**pg_env, "PGPASSWORD": "not-it-at-all"})
     assert wrong.returncode == 1
     assert "password authentication failed" in wrong.stderr and "not-it-at-all" not in wrong.stderr
+
+
+def test_qa_chat_and_index_info_use_a_store(tmp_path: Path, pg_url: str) -> None:
+    """The conversation in the terminal reads the store like `qa ask`; so does `qa index info`."""
+    corpus = write_corpus(tmp_path / "docs")
+    assert qa("index", "build", str(corpus), "--store", pg_url, "--embedder", "hashing:64").returncode == 0
+    chat = subprocess.run(
+        [sys.executable, "-m", "qa.cli", "chat", "--store", pg_url],
+        cwd=PROJECT_ROOT,
+        env=env(),
+        input="Where does the Danube flow?\n/quit\n",
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert chat.returncode == 0, chat.stderr[-2000:]
+    assert "Vienna" in chat.stdout and "[1]" in chat.stdout
+    info = qa("index", "info", "--store", pg_url, "--json")
+    assert info.returncode == 0 and json.loads(info.stdout)["generation"] == "pg-000001"
+    for done in (chat, info):
+        assert password_of(pg_url) not in done.stdout + done.stderr
