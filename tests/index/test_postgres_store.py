@@ -580,3 +580,34 @@ def test_qa_chat_and_index_info_use_a_store(tmp_path: Path, pg_url: str) -> None
     assert info.returncode == 0 and json.loads(info.stdout)["generation"] == "pg-000001"
     for done in (chat, info):
         assert password_of(pg_url) not in done.stdout + done.stderr
+
+
+def test_qa_index_watch_keeps_a_store_in_step(tmp_path: Path, pg_url: str) -> None:
+    """`qa index watch --store`: a file added while it runs is in the store without another command."""
+    import signal
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.md").write_text("# A\n\nAlpha particles are helium nuclei.\n", encoding="utf-8")
+    assert qa("index", "build", str(docs), "--store", pg_url, "--embedder", "hashing:64").returncode == 0
+    command = [sys.executable, "-m", "qa.cli", "index", "watch", str(docs), "--store", pg_url]
+    watcher = subprocess.Popen(
+        [*command, "--debounce", "0.3", "--settle", "0.3", "--json"],
+        cwd=PROJECT_ROOT,
+        env=env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert watcher.stdout is not None
+        assert watcher.stdout.readline().startswith("watching")  # ready: the first scan is done
+        (docs / "b.md").write_text("# B\n\nBeta particles are electrons.\n", encoding="utf-8")
+        report = json.loads(watcher.stdout.readline())
+        assert report["added"] == 1 and report["unchanged"] == 1 and report["published"]
+        asked = qa("ask", "What are beta particles?", "--store", pg_url)
+        assert "Beta particles are electrons." in asked.stdout
+    finally:
+        os.kill(watcher.pid, signal.SIGINT)
+        out, err = watcher.communicate(timeout=60)
+    assert password_of(pg_url) not in out + err
