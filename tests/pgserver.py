@@ -331,3 +331,19 @@ class _PortTaken(RuntimeError):
 
 
 __all__ = ["LocalPostgres", "cached_install", "find_pgserver"]
+
+
+def import_extra(module_name: str, extra: str) -> Any:
+    """``module_name`` imported for a test module of an optional extra: the whole module is skipped
+    without it, or fails to collect under QA_REQUIRE_SCALE=1 (CI), where a missing extra is a bug."""
+    import importlib
+
+    import pytest
+
+    try:
+        return importlib.import_module(module_name)
+    except ImportError as error:
+        reason = f"needs the {extra} extra: pip install -e '.[{extra}]' ({error.name} is missing)"
+        if os.environ.get("QA_REQUIRE_SCALE") == "1":
+            raise ImportError(f"QA_REQUIRE_SCALE=1 but the test {reason}") from error
+        pytest.skip(reason, allow_module_level=True)

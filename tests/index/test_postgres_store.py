@@ -20,6 +20,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+from pgserver import import_extra
 
 from index.build import build_index
 from index.embedding import HashingEmbedder
@@ -31,8 +32,7 @@ from qa.core.paths import PROJECT_ROOT
 
 pytestmark = pytest.mark.scale
 
-pg_reader = pytest.importorskip("index.postgres.reader", reason="needs the postgres extra")
-PgStore = pg_reader.PgStore
+PgStore = import_extra("index.postgres.reader", "postgres").PgStore
 
 from index.postgres.connection import redact  # noqa: E402
 from qa.engine import Engine  # noqa: E402
