@@ -611,3 +611,38 @@ def test_qa_index_watch_keeps_a_store_in_step(tmp_path: Path, pg_url: str) -> No
         os.kill(watcher.pid, signal.SIGINT)
         out, err = watcher.communicate(timeout=60)
     assert password_of(pg_url) not in out + err
+
+
+def test_an_hnsw_store_finds_what_the_exact_index_finds(tmp_path: Path, pg_url: str, fake_embedder) -> None:
+    """Past the threshold the store searches with pgvector's HNSW index (built in the publishing
+    transaction, then kept up to date row by row): the dense top 5 match the exact file index's,
+    a collection filter still returns only its own documents, and an update is searched too."""
+    import psycopg
+
+    from index.dense import DenseSettings
+
+    store = PgStore(pg_url)
+    build_index(iter_sources([GUIDE]), tmp_path / "idx", fake_embedder)
+    build_index(iter_sources([GUIDE]), store, fake_embedder, dense=DenseSettings(threshold=1), collection="guide")
+    assert store.manifest().dense["kind"] == "pgvector-hnsw"
+    # At this size the planner would scan the table; make every new connection use the index.
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        admin.execute(f"ALTER DATABASE {urlsplit(pg_url).path.lstrip('/')} SET enable_seqscan = off")
+    store = PgStore(pg_url)
+    with store.snapshot() as snap:
+        vector = fake_embedder.embed(["index a folder"])[0]
+        plan = snap.conn.execute("EXPLAIN SELECT id FROM qa_chunks ORDER BY embedding <#> %s LIMIT 5", (vector,))
+        assert "qa_chunks_hnsw" in " ".join(row[0] for row in plan)
+    files, hnsw = Retriever(IndexDir(tmp_path / "idx").load(), fake_embedder), PgRetriever(store, fake_embedder)
+    found = wanted = 0
+    for q in QUESTIONS:
+        want = {h.chunk_id for h in files.search(q, k=5, mode="dense")}
+        found += len(want & {h.chunk_id for h in hnsw.search(q, k=5, mode="dense")})
+        wanted += len(want)
+    assert found / wanted >= 0.95
+    docs = write_corpus(tmp_path / "docs")
+    update_index([docs], store, fake_embedder, collection="small")
+    only = frozenset({"small"})
+    hits = hnsw.search("Where does the Danube flow?", k=3, mode="dense", collections=only)
+    assert hits and all(h.doc_id in CORPUS for h in hits)
+    assert hnsw.search("Where does the Danube flow?", k=1)[0].doc_id == "rivers.txt"
