@@ -310,7 +310,7 @@ DROPS = (
     ("qa_documents", "qa_documents_pkey", "PRIMARY KEY (row)"),
     ("qa_documents", "qa_documents_doc_id_key", "UNIQUE (doc_id)"),
     ("qa_sentences", "qa_sentences_pkey", "PRIMARY KEY (chunk, n)"),
-    ("qa_postings", "qa_postings_pkey", "PRIMARY KEY (term, chunk)"),
+    ("qa_postings", "qa_postings_pkey", "PRIMARY KEY (term, chunk) INCLUDE (tf, length)"),
 )
 INDEXES = (
     ("qa_chunks_doc", "qa_chunks (doc)"),

@@ -38,7 +38,7 @@ def create(conn: Connection, dim: int) -> None:
         # A posting carries its chunk's length, and qa_terms each term's document frequency, so
         # BM25 reads one index range per query term and joins nothing (docs/scaling.md).
         """CREATE TABLE qa_postings (term text NOT NULL, chunk bigint NOT NULL, tf integer NOT NULL,
-            length integer NOT NULL, PRIMARY KEY (term, chunk))""",
+            length integer NOT NULL, PRIMARY KEY (term, chunk) INCLUDE (tf, length))""",
         "CREATE TABLE qa_terms (term text PRIMARY KEY, df bigint NOT NULL)",
         "CREATE INDEX qa_postings_chunk ON qa_postings (chunk)",
     ]
