@@ -508,8 +508,10 @@ def probe_scale(url: str, embedder: Embedder, seed: int) -> dict:
             steps["exact_dense"].append(t)
         recall10.append(len(set(approx[:10]) & set(exact[:10])) / 10)  # type: ignore[index]
         recall100.append(len(set(approx) & set(exact)) / len(exact))  # type: ignore[arg-type]
+    sweep = _ef_search_sweep(store, asked, depth)
     store.close()
     out = {
+        "ef_search_sweep": sweep,
         "search_ms_p50": percentile(search, 50),
         "search_ms_p95": percentile(search, 95),
         **{f"{k}_ms_p50": percentile(v, 50) for k, v in steps.items()},
@@ -520,6 +522,30 @@ def probe_scale(url: str, embedder: Embedder, seed: int) -> dict:
     print(f"  PgRetriever.search (k=10, hybrid+rerank, encoding excluded): {ms(search)}")
     print("  steps p50: " + ", ".join(f"{k} {percentile(v, 50):.1f} ms" for k, v in steps.items()))
     print(f"  HNSW vs exact: recall@10 {np.mean(recall10):.4f}, recall@{depth} {np.mean(recall100):.4f}")
+    return out
+
+
+def _ef_search_sweep(store, asked: list, depth: int, values: tuple[int, ...] = (200, 400, 800)) -> dict:
+    """Recall@10 against exact search and the dense query's p50 at several ``hnsw.ef_search``
+    (the product uses 200: index/postgres/reader.py)."""
+    query = "SELECT id FROM qa_chunks ORDER BY embedding <#> %s, id LIMIT %s"
+    exact = []
+    with store.snapshot() as snap:
+        snap.conn.execute("SET LOCAL enable_indexscan = off")
+        for qv in asked:
+            exact.append([r[0] for r in snap.conn.execute(query, (qv.vector, depth))])
+    out = {}
+    for ef in values:
+        recalls, times = [], []
+        with store.snapshot() as snap:
+            snap.conn.execute(f"SET LOCAL hnsw.ef_search = {ef}")
+            for qv, want in zip(asked, exact, strict=True):
+                began = time.perf_counter()
+                got = [r[0] for r in snap.conn.execute(query, (qv.vector, depth))]
+                times.append((time.perf_counter() - began) * 1000)
+                recalls.append(len(set(got[:10]) & set(want[:10])) / 10)
+        out[str(ef)] = {"recall@10": float(np.mean(recalls)), "dense_ms_p50": percentile(times, 50)}
+        print(f"  hnsw.ef_search {ef}: recall@10 {np.mean(recalls):.4f}, dense p50 {percentile(times, 50):.1f} ms")
     return out
 
 

@@ -33,7 +33,7 @@ from qa.core.types import Document
 
 _POOL = 8  # idle connections kept per store
 _PARSED = 128  # documents kept parsed per store (the file index keeps 64 per generation)
-_EF_SEARCH = 200  # HNSW candidates visited per search (pgvector's default is 40)
+_EF_SEARCH = 400  # HNSW candidates visited per search (pgvector default 40; docs/scaling.md has the sweep)
 
 
 class ParsedDocuments:
