@@ -8,8 +8,6 @@ it by ``redact(url)``, and connection errors are reworded with the URL redacted.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -23,7 +21,8 @@ _PASSWORD_PARAM = re.compile(r"(password=)[^&\s]*", re.IGNORECASE)
 
 Connection = psycopg.Connection
 DatabaseError = psycopg.Error
-__all__ = ["Connection", "DatabaseError", "connect", "redact", "use_vectors"]
+UndefinedTable = psycopg.errors.UndefinedTable
+__all__ = ["Connection", "DatabaseError", "UndefinedTable", "connect", "redact", "use_vectors"]
 
 
 def use_vectors(conn: Connection) -> None:
@@ -72,10 +71,9 @@ def connect(url: str, *, autocommit: bool = False, vectors: bool = True) -> Conn
     return conn
 
 
-@contextmanager
-def transaction_lock(conn: Connection, key: int, what: str, url: str) -> Iterator[None]:
-    """Hold the store's writer lock for the current transaction; IndexLocked when another writer has it."""
+def take_writer_lock(conn: Connection, key: int, url: str) -> None:
+    """Take the store's writer lock until the current transaction ends; IndexLocked when another
+    writer holds it (a dead writer's lock goes with its connection)."""
     held = conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (key,)).fetchone()
     if not held or not held[0]:
-        raise IndexLocked(f"another process is writing the store {redact(url)} ({what} refused)")
-    yield
+        raise IndexLocked(f"another process is writing the store {redact(url)}")

@@ -95,7 +95,7 @@ class PgStore:
         with self.connection() as conn:
             try:
                 conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                meta = schema.read_meta(conn)
+                meta = schema.current_meta(conn)
                 if meta is None:
                     raise IndexNotFound(
                         f"no index in the store {self} (build one with `qa index build PATH --store …`)"

@@ -13,15 +13,15 @@ from __future__ import annotations
 import json
 
 from index.layout import Manifest
-from index.postgres.connection import Connection
+from index.postgres.connection import Connection, UndefinedTable
 
 HNSW_INDEX = "qa_chunks_hnsw"
 TABLES = ("qa_meta", "qa_documents", "qa_chunks", "qa_sentences", "qa_postings", "qa_terms")
 
 
 def create(conn: Connection, dim: int) -> None:
-    """Create the tables (inside the caller's transaction) for ``dim``-dimensional vectors."""
-    conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+    """Create the tables (inside the caller's transaction, after ``CREATE EXTENSION vector``) for
+    ``dim``-dimensional vectors."""
     statements = [
         """CREATE TABLE qa_meta (id integer PRIMARY KEY DEFAULT 1 CHECK (id = 1), generation bigint NOT NULL,
             manifest jsonb NOT NULL, next_doc bigint NOT NULL)""",
@@ -62,10 +62,22 @@ def read_meta(conn: Connection) -> tuple[int, Manifest, int] | None:
     if not exists(conn):
         return None
     row = conn.execute("SELECT generation, manifest, next_doc FROM qa_meta").fetchone()
-    if row is None:
-        return None
+    return None if row is None else _meta(row)
+
+
+def _meta(row: tuple) -> tuple[int, Manifest, int]:
     manifest = row[1] if isinstance(row[1], dict) else json.loads(row[1])
     return int(row[0]), Manifest.from_json(manifest), int(row[2])
+
+
+def current_meta(conn: Connection) -> tuple[int, Manifest, int] | None:
+    """``read_meta`` in one round trip, for readers: a missing table aborts the caller's
+    (read-only) transaction, which a reader then simply ends."""
+    try:
+        row = conn.execute("SELECT generation, manifest, next_doc FROM qa_meta").fetchone()
+    except UndefinedTable:
+        return None
+    return None if row is None else _meta(row)
 
 
 def write_meta(conn: Connection, generation: int, manifest: Manifest, next_doc: int) -> None:

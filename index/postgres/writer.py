@@ -29,7 +29,7 @@ from index.embedding import Embedder, embedder_json
 from index.layout import FORMAT_VERSION, Manifest, document_to_json
 from index.loaders import Skipped
 from index.postgres import schema
-from index.postgres.connection import connect, redact, transaction_lock, use_vectors
+from index.postgres.connection import connect, redact, take_writer_lock, use_vectors
 from index.sparse import terms
 from index.store import crash_point
 from index.tables import document_state
@@ -101,26 +101,26 @@ class PgWriter:
         self.timings = {"embed": 0.0, "write": 0.0}
 
     def _open(self, reset: bool) -> None:
-        with transaction_lock(self.conn, WRITER_LOCK, "write", self.url):
-            self.conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
-            use_vectors(self.conn)  # the extension exists only now
-            meta = schema.read_meta(self.conn)
-            if meta is not None and not self._same_settings(meta[1]):
-                if not reset:
-                    raise IndexMismatch(
-                        f"the store {redact(self.url)} was built with {meta[1].embedder.get('name')!r}, "
-                        f"{meta[1].chunker}, {meta[1].index_text!r}; rebuild it with `qa index build`"
-                    )
-                schema.drop(self.conn)
-                meta = None
-            if meta is None:
-                if not schema.exists(self.conn):
-                    schema.create(self.conn, self.embedder.dim)
-                self.generation, self.next_chunk_id, self.next_doc = 0, 0, 0
-            else:
-                self.generation, self.next_chunk_id, self.next_doc = meta[0], meta[1].next_chunk_id, meta[2]
-            rows = self.conn.execute("SELECT doc_id, row, state, collection, source FROM qa_documents").fetchall()
-            self.present = {r[0]: StoredDocument(int(r[1]), bytes(r[2]), r[3], r[4]) for r in rows}
+        take_writer_lock(self.conn, WRITER_LOCK, self.url)
+        self.conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        use_vectors(self.conn)  # the extension exists only now
+        meta = schema.read_meta(self.conn)
+        if meta is not None and not self._same_settings(meta[1]):
+            if not reset:
+                raise IndexMismatch(
+                    f"the store {redact(self.url)} was built with {meta[1].embedder.get('name')!r}, "
+                    f"{meta[1].chunker}, {meta[1].index_text!r}; rebuild it with `qa index build`"
+                )
+            schema.drop(self.conn)
+            meta = None
+        if meta is None:
+            if not schema.exists(self.conn):
+                schema.create(self.conn, self.embedder.dim)
+            self.generation, self.next_chunk_id, self.next_doc = 0, 0, 0
+        else:
+            self.generation, self.next_chunk_id, self.next_doc = meta[0], meta[1].next_chunk_id, meta[2]
+        rows = self.conn.execute("SELECT doc_id, row, state, collection, source FROM qa_documents").fetchall()
+        self.present = {r[0]: StoredDocument(int(r[1]), bytes(r[2]), r[3], r[4]) for r in rows}
 
     def _same_settings(self, manifest: Manifest) -> bool:
         return (
@@ -184,7 +184,7 @@ class PgWriter:
             (row, doc.doc_id, state, doc.collection, doc.source, line),
         )
         inputs = chunk_inputs(doc, spans, self.index_text_mode)
-        if vectors is None:
+        if vectors is None and self.present:  # a store that held nothing has no vectors to lend
             self._fetch_stored([c.text for c in inputs])
         self.timings["write"] += time.perf_counter() - t
         for i, ((start, end, tokens), chunk) in enumerate(zip(spans, inputs, strict=True)):

@@ -58,10 +58,6 @@ def open_store(url: str) -> PgStore:
     return PgStore(url)
 
 
-def index_path(args: argparse.Namespace) -> Path:
-    return args.index or default_index_dir()
-
-
 def read_questions(path: Path) -> Iterator[tuple[str, str]]:
     """``(id, text)`` of each line of a JSONL file of ``{id, question}`` or BEIR ``{_id, text}``."""
     try:

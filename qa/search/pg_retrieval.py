@@ -16,7 +16,7 @@ from index.generation import StoredIndex
 from index.postgres.reader import PgStore
 from qa.core.types import Hit
 from qa.search.fusion import FusionSettings
-from qa.search.retrieval import Candidates, Retriever, _meet
+from qa.search.retrieval import Candidates, Retriever, meet
 
 
 class PgRetriever(Retriever):
@@ -44,7 +44,7 @@ class PgRetriever(Retriever):
     def within(self, collections: frozenset[str] | None) -> PgRetriever:
         if collections is None:
             return self
-        return PgRetriever(self.store, self.embedder, self.fusion, _meet(self.collections, frozenset(collections)))
+        return PgRetriever(self.store, self.embedder, self.fusion, meet(self.collections, frozenset(collections)))
 
     def reranks(self) -> bool:
         return True  # every store generation keeps token signs

@@ -52,7 +52,7 @@ class Retriever:
         """This retriever limited to ``collections`` (None: as it is), for an answerer of one caller."""
         if collections is None:
             return self
-        return Retriever(self.index, self.embedder, self.fusion, _meet(self.collections, frozenset(collections)))
+        return Retriever(self.index, self.embedder, self.fusion, meet(self.collections, frozenset(collections)))
 
     def search(
         self,
@@ -75,7 +75,7 @@ class Retriever:
             raise BadQuery("empty query")
         if k < 1:
             raise BadQuery(f"k must be at least 1, got {k}")
-        allowed = _meet(self.collections, None if collections is None else frozenset(collections))
+        allowed = meet(self.collections, None if collections is None else frozenset(collections))
         reranked = mode == "hybrid" and self.reranks()
         vectors = vector if isinstance(vector, QueryVectors) else None
         if reranked and vectors is None:
@@ -156,7 +156,7 @@ def _hit(index: StoredIndex, row: int, score: float, candidates: Candidates, i: 
     )
 
 
-def _meet(a: frozenset[str] | None, b: frozenset[str] | None) -> frozenset[str] | None:
+def meet(a: frozenset[str] | None, b: frozenset[str] | None) -> frozenset[str] | None:
     """The collections both limits allow (None: no limit)."""
     if a is None:
         return b
