@@ -22,6 +22,12 @@ from index.embedding import HashingEmbedder
 # Small cuts of the development data, committed with the tests (tests/data/README.md says how they were made).
 DATA = Path(__file__).resolve().parent / "data"
 
+# A shell without job control starts a background command (`make test &` in a script) with SIGINT
+# ignored, and an ignored signal stays ignored in every child: the commands the tests stop with
+# SIGINT, as Ctrl+C does (`qa index watch`), would never see it and the tests would hang.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
 
 class NetworkAccess(AssertionError):
     pass
