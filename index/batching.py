@@ -19,6 +19,7 @@ from index.cache import ChunkVectors, EmbeddingCache
 from index.embedding import Embedder
 from index.sentences import sentence_spans
 from index.store import crash_point, index_text
+from qa.core.errors import IndexMismatch
 from qa.core.types import Document
 
 EMBED_BATCH = 4096  # larger groups let the encoder sort by length with less padding
@@ -33,6 +34,12 @@ class ChunkInput:
     text: str
     offset: int
     spans: list[tuple[int, int]]
+
+
+def check_vectors(doc: Document, spans: Sequence[Span], vectors: Sequence[ChunkVectors] | None) -> None:
+    """Raise IndexMismatch unless ``vectors`` (made elsewhere: a Ray worker) has one entry per chunk."""
+    if vectors is not None and len(vectors) != len(spans):
+        raise IndexMismatch(f"{len(vectors)} chunk vectors for {len(spans)} chunks of {doc.doc_id!r}")
 
 
 def chunk_inputs(doc: Document, spans: Sequence[Span], mode: str) -> list[ChunkInput]:

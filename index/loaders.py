@@ -71,15 +71,21 @@ def iter_sources(
     first_source: dict[str, str] = {}
     for given in paths:
         for item in _iter_path(os.fspath(given), hold, exclude):
+            item = not_blank(item)
             if isinstance(item, Document):
-                if not item.text.strip():
-                    item = Skipped(item.source, f"document {item.doc_id!r}: empty text")
-                elif item.doc_id in first_source:
+                if item.doc_id in first_source:
                     earlier = first_source[item.doc_id]
                     item = Skipped(item.source, f"duplicate document id {item.doc_id!r} (also from {earlier})")
                 else:
                     first_source[item.doc_id] = item.source
             yield item
+
+
+def not_blank(item: Document | Skipped | Held) -> Document | Skipped | Held:
+    """``item``, or Skipped when it is a document without text (nothing to chunk or cite)."""
+    if isinstance(item, Document) and not item.text.strip():
+        return Skipped(item.source, f"document {item.doc_id!r}: empty text")
+    return item
 
 
 def _iter_path(

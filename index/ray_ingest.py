@@ -36,7 +36,7 @@ from index.cache import ChunkVectors
 from index.chunking import ChunkerSettings
 from index.dense import DenseSettings
 from index.embedding import Embedder, embedder_json, recorded_embedder
-from index.loaders import Skipped, load_file, walk_folder
+from index.loaders import Skipped, load_file, not_blank, walk_folder
 from qa.core.errors import IndexMismatch, MissingExtra, QAError
 from qa.core.types import Document
 
@@ -285,7 +285,7 @@ class _PrepareFiles:
 
         began = time.perf_counter()
         read = [
-            [_not_blank(item) for item in load_file(path, doc_id=doc_id)]
+            [not_blank(item) for item in load_file(path, doc_id=doc_id)]
             for path, doc_id in zip(batch.column("path").to_pylist(), batch.column("doc_id").to_pylist(), strict=True)
         ]
         docs = [item for items in read for item in items if isinstance(item, Document)]
@@ -319,13 +319,6 @@ class _PrepareFiles:
                 "seconds": pa.array(seconds, type=pa.float64()),
             }
         )
-
-
-def _not_blank(item: Document | Skipped) -> Document | Skipped:
-    """As ``iter_sources`` does: a document without text is skipped."""
-    if isinstance(item, Document) and not item.text.strip():
-        return Skipped(item.source, f"document {item.doc_id!r}: empty text")
-    return item
 
 
 def build_index_ray(

@@ -20,7 +20,7 @@ from types import TracebackType
 
 import numpy as np
 
-from index.batching import EmbedBatches, Span, chunk_inputs
+from index.batching import EmbedBatches, Span, check_vectors, chunk_inputs
 from index.cache import ChunkVectors, EmbeddingCache
 from index.chunking import ChunkerSettings
 from index.dense import DenseIndex, DenseSettings
@@ -141,8 +141,7 @@ class GenerationWriter:
         handed out; ``vectors``, one per chunk, were made elsewhere (a Ray worker)."""
         if ids is not None and len(ids) != len(spans):
             raise IndexMismatch(f"{len(ids)} chunk ids for {len(spans)} chunks of {doc.doc_id!r}")
-        if vectors is not None and len(vectors) != len(spans):
-            raise IndexMismatch(f"{len(vectors)} chunk vectors for {len(spans)} chunks of {doc.doc_id!r}")
+        check_vectors(doc, spans, vectors)
         doc_row = len(self._offsets) - 1
         self._hashes[document_key(doc.doc_id)] = (document_state(doc), doc_row)
         line = (json.dumps(document_to_json(doc), ensure_ascii=False) + "\n").encode("utf-8", "surrogatepass")

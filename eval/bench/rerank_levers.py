@@ -174,12 +174,14 @@ def signal_rows(corpus: Corpus) -> list[tuple[np.ndarray, np.ndarray]]:
     return out
 
 
-def learned(corpora: list[Corpus], columns: list[int], fitted_on: list[str]) -> dict[str, Rankings]:
+SignalRows = dict[str, list[tuple[np.ndarray, np.ndarray]]]  # corpus -> signal_rows
+
+
+def learned(corpora: list[Corpus], rows: SignalRows, columns: list[int], fitted_on: list[str]) -> dict[str, Rankings]:
     """Each corpus's rankings by a logistic regression over ``columns`` fitted on the other half
     of the corpora named ``fitted_on`` (cross-fitted: no question is ranked by weights it trained)."""
     from sklearn.linear_model import LogisticRegression  # research only: the product never fits
 
-    rows = {c.name: signal_rows(c) for c in corpora}
     weights = {}
     for half in ("tune", "check"):
         x, y = [], []
@@ -222,13 +224,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n{c.name}: {OBJECTIVE[c.name]} tune / check / all ({time.perf_counter() - began:.0f} s)")
         print_rankings(c, rankings)
     if args.learned:
+        rows = {c.name: signal_rows(c) for c in corpora}  # read once, fitted once per signal set and corpora
         sets = {"all signals": list(range(len(SIGNALS))), "without PRF and title": [0, 1, 2, 3, 5, 6]}
+        names = [c.name for c in corpora]
+        fits = [names] + ([["scifact"]] if "scifact" in names and names != ["scifact"] else [])
         for label, columns in sets.items():
-            for fitted_on in ([c.name for c in corpora], ["scifact"]):
-                if "scifact" not in args.only.split(",") and fitted_on == ["scifact"]:
-                    continue
+            for fitted_on in fits:
                 print(f"\nlearned fusion, {label}, fitted on {'+'.join(fitted_on)} (cross-fitted halves)")
-                for c, rankings in zip(corpora, learned(corpora, columns, fitted_on).values(), strict=True):
+                for c, rankings in zip(corpora, learned(corpora, rows, columns, fitted_on).values(), strict=True):
                     print(f"{c.name}:", end=" ")
                     print_rankings(c, rankings)
     return 0

@@ -21,7 +21,7 @@ from types import TracebackType
 
 import numpy as np
 
-from index.batching import EmbedBatches, Pending, Span, chunk_inputs
+from index.batching import EmbedBatches, Pending, Span, check_vectors, chunk_inputs
 from index.cache import ChunkVectors, text_key
 from index.chunking import ChunkerSettings
 from index.dense import DenseSettings
@@ -163,8 +163,7 @@ class PgWriter:
         """Make ``doc`` part of this generation with these chunks (kept as stored when unchanged);
         ``ids`` is accepted for the file writer's contract and ignored: a changed document's
         chunks get fresh ids. ``vectors``, one per chunk, were made elsewhere (a Ray worker)."""
-        if vectors is not None and len(vectors) != len(spans):
-            raise IndexMismatch(f"{len(vectors)} chunk vectors for {len(spans)} chunks of {doc.doc_id!r}")
+        check_vectors(doc, spans, vectors)
         if doc.doc_id in self._seen:
             raise IndexMismatch(f"document {doc.doc_id!r} added twice to one generation")
         self._seen.add(doc.doc_id)
