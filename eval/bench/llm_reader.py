@@ -42,6 +42,7 @@ import numpy as np
 
 from eval.bench.common import CACHE, add_shared_argument, index_folder, load_or_build, minilm, shared_folder
 from eval.metrics import evidence_contains, ndcg_at_k
+from qa.core.errors import LLMUnavailable
 
 SYSTEM = "You are a careful reader. Reply with yes or no."
 PASSAGE_WORDS = 180  # a passage is cut to this many words: a 200-token chunk, and a bounded prompt
@@ -259,8 +260,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         reader = Reader(args.threads)
-    except ImportError:
-        print("llama-cpp-python is not installed: QA_EXTRAS=llm bash scripts/setup.sh", file=sys.stderr)
+    except (ImportError, LLMUnavailable) as exc:
+        print(f"no model to measure ({exc}): QA_EXTRAS=llm bash scripts/setup.sh installs it", file=sys.stderr)
         return 2
     parts = args.parts.split(",")
     if "abstain" in parts:
