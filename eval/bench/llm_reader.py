@@ -35,7 +35,6 @@ import random
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -59,26 +58,22 @@ def cut(text: str, words: int = PASSAGE_WORDS) -> str:
     return " ".join(parts[:words])
 
 
-@dataclass
 class Reader:
     """SmolLM2-135M-Instruct in process, scoring (question, passage) pairs two ways."""
 
-    threads: int
-    calls: int = 0
-    seconds: float = 0.0
-    tokens: int = 0
-    _llm: object = field(default=None, repr=False)
-
-    def __post_init__(self) -> None:
+    def __init__(self, threads: int) -> None:
         from llama_cpp import Llama  # research script: the product's one llama_cpp module is qa/llm/local.py
 
         from qa.llm.local import default_gguf_path
 
+        self.threads = threads
+        self.calls = self.tokens = 0
+        self.seconds = 0.0
         self._llm = Llama(
             model_path=str(default_gguf_path()),
             n_ctx=2048,
-            n_threads=self.threads,
-            n_threads_batch=self.threads,
+            n_threads=threads,
+            n_threads_batch=threads,
             logits_all=True,  # the likelihood reads every position's logits
             verbose=False,
         )
@@ -88,11 +83,12 @@ class Reader:
     def _first_tokens(self, words: Sequence[str]) -> list[int]:
         return sorted({self._llm.tokenize(w.encode(), add_bos=False)[0] for w in words})
 
-    def _logits(self, tokens: list[int]) -> np.ndarray:
+    def _logits(self, tokens: list[int], rows: slice) -> np.ndarray:
+        """The logits at positions ``rows`` after reading ``tokens`` (only those rows are copied)."""
         began = time.perf_counter()
         self._llm.reset()
         self._llm.eval(tokens)
-        logits = np.array(self._llm.scores[: len(tokens)], dtype=np.float64)
+        logits = np.array(self._llm.scores[: len(tokens)][rows], dtype=np.float64)
         self.calls += 1
         self.seconds += time.perf_counter() - began
         self.tokens += len(tokens)
@@ -104,15 +100,14 @@ class Reader:
     def judge(self, question: str, passage: str) -> float:
         """log P(yes) - log P(no) for the reply's first token."""
         prompt = chatml(f"Question: {question}\nText: {cut(passage)}\nDoes the text answer the question?")
-        last = self._logits(self._tokens(prompt))[-1]
+        last = self._logits(self._tokens(prompt), slice(-1, None))[0]
         return float(np.logaddexp.reduce(last[self._yes]) - np.logaddexp.reduce(last[self._no]))
 
     def likelihood(self, question: str, passage: str) -> float:
         """Mean log-probability of the question's tokens written after the passage."""
         prefix = self._tokens(chatml(f"Passage: {cut(passage)}\nWrite a question this passage answers."))
         asked = self._tokens(question)
-        logits = self._logits(prefix + asked)
-        rows = logits[len(prefix) - 1 : -1]
+        rows = self._logits(prefix + asked, slice(len(prefix) - 1, -1))
         log_softmax = rows - np.logaddexp.reduce(rows, axis=1, keepdims=True)
         return float(log_softmax[np.arange(len(asked)), asked].mean())
 
@@ -221,6 +216,7 @@ def sentences_part(reader: Reader, realdocs_index: Path | None) -> None:
 
 def scifact_part(reader: Reader, shared: Path, claims: int) -> None:
     from eval.bench.rerank import corpus
+    from qa.core.types import Hit
     from qa.search.retrieval import Retriever
 
     embedder = minilm()
@@ -231,10 +227,10 @@ def scifact_part(reader: Reader, shared: Path, claims: int) -> None:
     figures: dict[str, list[float]] = {"product": [], "judge": [], "likelihood": []}
     for q in chosen:
         hits = retriever.search(q.question, k=30, mode="hybrid")
-        ranked = []
+        first: dict[str, Hit] = {}
         for hit in hits:  # the first passage of each document, in the product's order
-            if hit.doc_id not in {h.doc_id for h in ranked}:
-                ranked.append(hit)
+            first.setdefault(hit.doc_id, hit)
+        ranked = list(first.values())
         relevance = dict(q.relevance)
         figures["product"].append(ndcg_at_k([h.doc_id for h in ranked], relevance, 10))
         for name, read in readings(reader).items():
